@@ -1,0 +1,3 @@
+from clawunits.cli import main
+
+main()

@@ -1,0 +1,425 @@
+"""The operations behind every front-end (CLI, plugin, tests): launch, sessions, output, kill, stats, wait."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clawunits import journal, naming
+from clawunits.config import PERMISSION_MODES, Settings, load_settings, state_dir
+from clawunits.errors import InvalidInput, LimitReached, NotFound, StateError, SystemdError
+from clawunits.models import SessionRecord, Status
+from clawunits.records import ERROR as ERROR_RECORD
+from clawunits.records import EXIT, GAP, LOG, TEXT, TOOL_USE, TURN_END, Record, shorten, utc_now_iso
+from clawunits.sessionenv import session_environment
+from clawunits.store import Store
+from clawunits.units import UnitSpec, UnitState, UserManager
+
+MAX_PROMPT_BYTES = 256 * 1024
+MAX_BUDGET_USD = 1000.0
+MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\[\]/-]{0,99}$")
+TOOL_RE = re.compile(r"^[A-Za-z0-9_.*:()\[\] /-]{1,200}$")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """Parameters of a launch; None means "use the configured default"."""
+
+    prompt: str
+    name: str | None = None
+    workdir: str | None = None
+    model: str | None = None
+    max_budget_usd: float | None = None
+    system_prompt: str | None = None
+    allowed_tools: list[str] = field(default_factory=list)
+    permission_mode: str | None = None
+    multi_turn: bool = True
+    origin_channel: str | None = None
+    resume: str | None = None
+    fork: bool = False
+
+
+@dataclass(frozen=True)
+class KillResult:
+    record: SessionRecord
+    already_finished: bool
+
+
+@dataclass(frozen=True)
+class OutputView:
+    record: SessionRecord
+    lines: list[str]
+    result: dict[str, Any] | None
+    lost_records: int
+
+
+class Service:
+    """The clawunits operations over one state directory, one settings object and one systemd connection."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        store: Store | None = None,
+        manager: UserManager | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.store = store or Store(state_dir())
+        self._manager = manager
+        self.environ = dict(os.environ if environ is None else environ)
+
+    @property
+    def manager(self) -> UserManager:
+        # Connect lazily: listing finished sessions or printing stats needs no bus at all.
+        if self._manager is None:
+            self._manager = UserManager()
+        return self._manager
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+
+    # -- launch ----------------------------------------------------------------------------------------
+
+    def launch(self, req: LaunchRequest) -> SessionRecord:
+        """Validate, record and start a session unit; returns once the runner process is running."""
+        prompt = check_prompt(req.prompt)
+        resumed = self._resolve_resume(req.resume) if req.resume else None
+        workdir = check_workdir(
+            req.workdir
+            or (resumed.workdir if resumed else None)
+            or self.settings.defaultWorkdir
+            or os.getcwd()
+        )
+        model = check_model(req.model or (resumed.model if resumed else None) or self.settings.defaultModel)
+        budget = check_budget(
+            req.max_budget_usd if req.max_budget_usd is not None else self.settings.defaultBudgetUsd
+        )
+        mode = check_permission_mode(req.permission_mode or self.settings.permissionMode)
+        tools = [check_tool(t) for t in req.allowed_tools]
+        if req.fork and not req.resume:
+            raise InvalidInput("--fork needs --resume: only a resumed session can be forked")
+        if req.system_prompt is not None and "\0" in req.system_prompt:
+            raise InvalidInput("system prompt contains a NUL byte")
+        base = naming.validate_name(req.name) if req.name else naming.generate_name(prompt)
+
+        with self.store.lock("launch"):
+            existing = self.store.all()
+            self._check_capacity(existing)
+            name = naming.unique_name(base, {r.name for r in existing})
+            session_id = _fresh_id({r.id for r in existing})
+            record = SessionRecord(
+                id=session_id,
+                name=name,
+                prompt=prompt,
+                workdir=workdir,
+                unit=naming.unit_name(name, session_id),
+                created_at=utc_now_iso(),
+                model=model,
+                permission_mode=mode,
+                budget_usd=budget,
+                multi_turn=req.multi_turn,
+                system_prompt=req.system_prompt,
+                allowed_tools=tools,
+                resume_claude_session_id=resumed.claude_session_id if resumed else _raw_uuid(req.resume),
+                resumed_from=(resumed.id if resumed else req.resume) if req.resume else None,
+                forked=req.fork,
+                origin_channel=req.origin_channel,
+            )
+            self.store.save(record)
+        try:
+            self.manager.start(self._unit_spec(record))
+        except SystemdError as e:
+            why = f"unit did not start: {e.message}"
+            self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why))
+            raise
+        return self.store.update(
+            record.id, lambda r: r.with_changes(started_at=r.started_at or utc_now_iso())
+        )
+
+    def _unit_spec(self, record: SessionRecord) -> UnitSpec:
+        fixed = {
+            "CLAWUNITS_STATE_DIR": str(self.store.root),
+            "CLAWUNITS_SESSION_ID": record.id,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.settings.claudePath:
+            fixed["CLAWUNITS_CLAUDE_PATH"] = self.settings.claudePath
+        return UnitSpec(
+            name=record.unit,
+            description=f"clawunits session {record.name} [{record.id}]: {shorten(record.prompt, 60)}",
+            argv=[sys.executable, "-m", "clawunits.runner", record.id],
+            workdir=record.workdir,
+            environment=session_environment(self.environ, self.settings, fixed),
+            syslog_identifier=f"clawunits-{record.name}",
+            stop_timeout_sec=self.settings.stopTimeoutSec,
+        )
+
+    def _check_capacity(self, existing: list[SessionRecord]) -> None:
+        active = [r for r in existing if not r.status.is_terminal]
+        if len(active) < self.settings.maxSessions:
+            return
+        # Count live units, not records: a record can be stale if its unit died unnoticed.
+        running = self._reconcile(active)
+        if sum(1 for r in running if not r.status.is_terminal) >= self.settings.maxSessions:
+            raise LimitReached(f"Max sessions reached ({self.settings.maxSessions}). Kill a session first.")
+
+    def _resolve_resume(self, ref: str) -> SessionRecord | None:
+        """The stored session to resume, or None for a raw Claude session UUID that no record knows."""
+        try:
+            record = self.store.resolve(ref)
+        except NotFound:
+            if _raw_uuid(ref):
+                return None
+            raise
+        if not record.claude_session_id:
+            raise StateError(f"session {record.name} [{record.id}] has no Claude session id to resume")
+        return record
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def get(self, ref: str) -> SessionRecord:
+        """One session by id, name, Claude UUID or id prefix, with its status reconciled."""
+        return self._reconcile([self.store.resolve(ref)])[0]
+
+    def sessions(self, status: str = "all") -> list[SessionRecord]:
+        """All sessions (oldest first), reconciled with their units, filtered by status."""
+        if status not in STATUS_FILTERS:
+            raise InvalidInput(
+                f"unknown status filter {status!r}", hint=f"one of: {', '.join(STATUS_FILTERS)}"
+            )
+        records = self.store.all()
+        active = [r for r in records if not r.status.is_terminal]
+        if active:
+            fixed = {r.id: r for r in self._reconcile(active)}
+            records = [fixed.get(r.id, r) for r in records]
+        return [r for r in records if STATUS_FILTERS[status](r.status)]
+
+    def _reconcile(self, records: list[SessionRecord]) -> list[SessionRecord]:
+        """Correct non-terminal records whose unit ended without the runner recording an exit."""
+        if all(r.status.is_terminal for r in records):
+            return records
+        listed = self.manager.list()
+        out = []
+        for record in records:
+            if record.status.is_terminal or listed.get(record.unit, ("", ""))[1] == "running":
+                out.append(record)
+                continue
+            state = self.manager.state(record.unit)
+            if state is not None and not state.has_exited:
+                out.append(record)
+                continue
+            reason = _lost_reason(state)
+            out.append(
+                self.store.update(
+                    record.id,
+                    lambda r, why=reason: None if r.status.is_terminal else _finish(r, Status.FAILED, why),
+                )
+            )
+        return out
+
+    def output(self, ref: str, lines: int = 50, full: bool = False) -> OutputView:
+        """The session's recent output entries (assistant text, tool calls, errors), newest last."""
+        if lines < 1 and not full:
+            raise InvalidInput("--lines must be at least 1")
+        record = self.get(ref)
+        records = journal.read_after(record.unit).records if full else _tail_records(record.unit, lines)
+        entries = [e for e in (render_entry(r) for r in records) if e is not None]
+        last_turn = next((r for r in reversed(records) if r.type == TURN_END), None)
+        return OutputView(
+            record=record,
+            lines=entries if full else entries[-lines:],
+            result=last_turn.to_json() if last_turn else None,
+            lost_records=sum(r.get("missing", 0) for r in records if r.type == GAP),
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Usage figures from the durable store, so they survive any restart."""
+        records = self.sessions()
+        by_status = Counter(r.status.value for r in records)
+        per_day: dict[str, float] = {}
+        for r in records:
+            day = (r.completed_at or r.created_at)[:10]
+            per_day[day] = round(per_day.get(day, 0.0) + r.cost_usd, 6)
+        durations = [r.duration_ms for r in records if r.status.is_terminal and r.duration_ms is not None]
+        top = max(records, key=lambda r: r.cost_usd, default=None)
+        return {
+            "totalLaunched": len(records),
+            "sessionsByStatus": {s.value: by_status.get(s.value, 0) for s in Status},
+            "totalCostUsd": round(sum(r.cost_usd for r in records), 6),
+            "costPerDay": dict(sorted(per_day.items())),
+            "averageDurationMs": int(sum(durations) / len(durations)) if durations else None,
+            "mostExpensive": (
+                {"id": top.id, "name": top.name, "costUsd": top.cost_usd, "prompt": shorten(top.prompt, 80)}
+                if top and top.cost_usd > 0
+                else None
+            ),
+        }
+
+    # -- control ---------------------------------------------------------------------------------------
+
+    def kill(self, ref: str) -> KillResult:
+        """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout."""
+        record = self.get(ref)
+        if record.status.is_terminal:
+            return KillResult(record, already_finished=True)
+        before = record
+        killed = self.store.update(
+            record.id,
+            lambda r: None if r.status.is_terminal else _finish(r, Status.KILLED, "killed by clawunits kill"),
+        )
+        if killed.status is not Status.KILLED:
+            return KillResult(killed, already_finished=True)
+        try:
+            self.manager.stop(record.unit, timeout=self.settings.stopTimeoutSec + 10)
+        except SystemdError as e:
+            if e.code != "no-such-unit":
+                self.store.update(record.id, lambda r: before)
+                raise
+        return KillResult(self.store.load(record.id), already_finished=False)
+
+    def wait(self, ref: str, timeout: float | None = None, interval: float = 0.2) -> SessionRecord:
+        """Block until the session has ended (or ``timeout`` seconds passed); returns its record."""
+        record = self.get(ref)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not record.status.is_terminal:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise StateError(
+                    f"session {record.name} [{record.id}] still {record.status.value} after {timeout:g}s"
+                )
+            time.sleep(interval)
+            record = self.get(record.id)
+        return record
+
+
+STATUS_FILTERS = {
+    "all": lambda s: True,
+    "running": lambda s: not s.is_terminal,
+    "waiting": lambda s: s is Status.WAITING,
+    "completed": lambda s: s is Status.COMPLETED,
+    "failed": lambda s: s is Status.FAILED,
+    "killed": lambda s: s is Status.KILLED,
+}
+
+
+def _finish(record: SessionRecord, status: Status, reason: str) -> SessionRecord:
+    return record.with_changes(
+        status=status, reason=reason, completed_at=record.completed_at or utc_now_iso()
+    )
+
+
+def _lost_reason(state: UnitState | None) -> str:
+    if state is None:
+        return "the session's unit is gone and its runner recorded no exit (user manager restarted?)"
+    return f"the runner ended without recording an exit: {state.describe_exit()}"
+
+
+def _fresh_id(taken: set[str]) -> str:
+    while True:
+        candidate = naming.new_id()
+        if candidate not in taken:
+            return candidate
+
+
+def _raw_uuid(ref: str | None) -> str | None:
+    return ref if ref and UUID_RE.match(ref) else None
+
+
+def _tail_records(unit: str, entries_wanted: int) -> list[Record]:
+    """Read backwards in growing steps until enough displayable entries are found or the journal is done."""
+    lines = 4 * entries_wanted + 16
+    while True:
+        records = journal.read_tail(unit, lines)
+        shown = sum(1 for r in records if render_entry(r) is not None)
+        if shown >= entries_wanted or len(records) < lines // 2 or lines > 1_000_000:
+            return records
+        lines *= 4
+
+
+def render_entry(rec: Record) -> str | None:
+    """How one record reads in ``output``; records that are bookkeeping render as None."""
+    if rec.type == TEXT:
+        return str(rec.get("text", ""))
+    if rec.type == TOOL_USE:
+        summary = rec.get("summary") or ""
+        return f"🔧 {rec.get('tool', '?')}" + (f" — {summary}" if summary else "")
+    if rec.type == ERROR_RECORD:
+        return f"⚠️ {rec.get('message', 'error')}"
+    if rec.type == GAP:
+        span = f"seq {rec.get('fromSeq')}-{rec.get('toSeq')}"
+        return f"⚠️ {rec.get('missing')} record(s) lost ({span}; journald rate limit?)"
+    if rec.type == EXIT:
+        reason = rec.get("reason")
+        return f"■ session {rec.get('status', 'ended')}" + (f": {reason}" if reason else "")
+    if rec.type == LOG:
+        return str(rec.get("text", "")) or None
+    return None
+
+
+# -- input checks (one clear message each) -------------------------------------------------------------
+
+
+def check_prompt(prompt: str) -> str:
+    if not prompt or not prompt.strip():
+        raise InvalidInput("prompt is empty")
+    if "\0" in prompt:
+        raise InvalidInput("prompt contains a NUL byte")
+    size = len(prompt.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_PROMPT_BYTES:
+        raise InvalidInput(
+            f"prompt is {size} bytes; the limit is {MAX_PROMPT_BYTES}",
+            hint="put long material in a file in the workdir and refer to it",
+        )
+    return prompt
+
+
+def check_workdir(workdir: str) -> str:
+    if "\0" in workdir:
+        raise InvalidInput("workdir contains a NUL byte")
+    path = Path(workdir).expanduser()
+    if not path.is_absolute():
+        raise InvalidInput(f"workdir {workdir!r} is relative", hint="give an absolute path")
+    if not path.exists():
+        raise InvalidInput(f"workdir {workdir} does not exist")
+    if not path.is_dir():
+        raise InvalidInput(f"workdir {workdir} is not a directory")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise InvalidInput(f"workdir {workdir} is not readable")
+    return str(path)
+
+
+def check_model(model: str | None) -> str | None:
+    if model is not None and not MODEL_RE.match(model):
+        raise InvalidInput(f"invalid model name {model!r}", hint="e.g. sonnet, opus, claude-sonnet-4-5")
+    return model
+
+
+def check_budget(budget: float) -> float:
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not math.isfinite(budget):
+        raise InvalidInput(f"budget must be a number, got {budget!r}")
+    if budget <= 0:
+        raise InvalidInput(f"budget must be positive, got {budget:g}")
+    if budget > MAX_BUDGET_USD:
+        raise InvalidInput(f"budget ${budget:g} is above the ${MAX_BUDGET_USD:g} limit")
+    return float(budget)
+
+
+def check_permission_mode(mode: str) -> str:
+    if mode not in PERMISSION_MODES:
+        raise InvalidInput(f"unknown permission mode {mode!r}", hint=f"one of: {', '.join(PERMISSION_MODES)}")
+    return mode
+
+
+def check_tool(tool: str) -> str:
+    if not TOOL_RE.match(tool):
+        raise InvalidInput(f"invalid tool name {tool!r}")
+    return tool

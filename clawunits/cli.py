@@ -1,0 +1,225 @@
+"""The ``clawunits`` command line: parse, call the library, print text or JSON, map errors to exit codes.
+
+Only click is imported at start-up; the library (and never claude-agent-sdk) is imported by the command
+that needs it, so ``clawunits --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from clawunits.api import Service
+
+INTERNAL_ERROR = 70
+
+
+def _emit(as_json: bool, data: Any, text: str) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=None))
+    else:
+        click.echo(text)
+
+
+def _service(ctx: click.Context) -> Service:
+    from clawunits.api import Service
+
+    if ctx.obj is None:
+        ctx.obj = Service()
+        ctx.call_on_close(ctx.obj.close)
+    return ctx.obj
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="clawunits")
+def cli() -> None:
+    """Claude Code sessions as transient systemd user units."""
+
+
+@cli.command()
+@click.argument("prompt")
+@click.option("--name", help="Short kebab-case name (default: from the prompt).")
+@click.option(
+    "--workdir",
+    help="Absolute working directory (default: config defaultWorkdir, else the current directory).",
+)
+@click.option("--model", help="Model name (default: config defaultModel).")
+@click.option("--max-budget-usd", type=float, help="Budget in USD (default: config defaultBudgetUsd, 5).")
+@click.option("--system-prompt", help="Text appended to Claude Code's system prompt.")
+@click.option("--allowed-tools", help="Comma-separated tools allowed without asking.")
+@click.option(
+    "--permission-mode",
+    type=click.Choice(["default", "plan", "acceptEdits", "bypassPermissions"]),
+    help="Permission mode (default: config permissionMode, bypassPermissions).",
+)
+@click.option("--multi-turn-disabled", is_flag=True, help="Fire-and-forget: end after the first turn.")
+@click.option("--channel", "origin_channel", help="Origin channel for notifications (channel|target).")
+@click.option("--resume", help="Resume a session: name, id or Claude session UUID.")
+@click.option("--fork", is_flag=True, help="With --resume: continue in a new Claude session.")
+@json_option
+@click.pass_context
+def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: bool, **opts: Any) -> None:
+    """Launch a session running PROMPT in its own systemd user unit."""
+    from clawunits import render
+    from clawunits.api import LaunchRequest
+
+    tools = [t.strip() for t in allowed_tools.split(",") if t.strip()] if allowed_tools else []
+    record = _service(ctx).launch(
+        LaunchRequest(
+            prompt=prompt,
+            name=opts["name"],
+            workdir=opts["workdir"],
+            model=opts["model"],
+            max_budget_usd=opts["max_budget_usd"],
+            system_prompt=opts["system_prompt"],
+            allowed_tools=tools,
+            permission_mode=opts["permission_mode"],
+            multi_turn=not opts["multi_turn_disabled"],
+            origin_channel=opts["origin_channel"],
+            resume=opts["resume"],
+            fork=opts["fork"],
+        )
+    )
+    _emit(as_json, record.to_json(), render.launched(record))
+
+
+@cli.command()
+@click.option(
+    "--status",
+    default="all",
+    type=click.Choice(["all", "running", "waiting", "completed", "failed", "killed"]),
+    help="Show only sessions in this state (running = not finished).",
+)
+@json_option
+@click.pass_context
+def sessions(ctx: click.Context, status: str, as_json: bool) -> None:
+    """List sessions, newest last."""
+    from clawunits import render
+
+    records = _service(ctx).sessions(status)
+    _emit(
+        as_json,
+        {"sessions": [r.to_json() for r in records], "count": len(records)},
+        render.session_list(records),
+    )
+
+
+@cli.command()
+@click.argument("session")
+@click.option(
+    "--lines", "-n", default=50, show_default=True, type=int, help="How many recent entries to show."
+)
+@click.option("--full", is_flag=True, help="Show all output of the session.")
+@json_option
+@click.pass_context
+def output(ctx: click.Context, session: str, lines: int, full: bool, as_json: bool) -> None:
+    """Show a session's recent output (read-only)."""
+    from clawunits import render
+
+    view = _service(ctx).output(session, lines=lines, full=full)
+    r = view.record
+    data = {
+        "id": r.id,
+        "name": r.name,
+        "status": r.status.value,
+        "costUsd": r.cost_usd,
+        "durationMs": r.duration_ms,
+        "duration": render.duration(r.duration_ms),
+        "lines": view.lines,
+        "lineCount": len(view.lines),
+        "result": view.result,
+        "lostRecords": view.lost_records,
+    }
+    _emit(as_json, data, render.output(r, view.lines))
+
+
+@cli.command()
+@click.argument("session")
+@json_option
+@click.pass_context
+def kill(ctx: click.Context, session: str, as_json: bool) -> None:
+    """Terminate a session and every process it started."""
+    from clawunits import render
+
+    res = _service(ctx).kill(session)
+    r = res.record
+    text = render.killed(r, res.already_finished)
+    data = {
+        "id": r.id,
+        "name": r.name,
+        "status": r.status.value,
+        "alreadyFinished": res.already_finished,
+        "message": text,
+    }
+    _emit(as_json, data, text)
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Usage metrics: sessions by status, cost, durations."""
+    from clawunits import render
+
+    data = _service(ctx).stats()
+    text = render.stats(data)
+    _emit(as_json, {**data, "display": text}, text)
+
+
+@cli.command()
+@click.argument("session")
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit 4).")
+@json_option
+@click.pass_context
+def wait(ctx: click.Context, session: str, timeout: float | None, as_json: bool) -> None:
+    """Wait until a session has ended; prints its final state."""
+    from clawunits import render
+
+    record = _service(ctx).wait(session, timeout=timeout)
+    _emit(as_json, record.to_json(), render.session_entry(record))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn library errors into one line on stderr and an exit code."""
+    from clawunits.errors import ClawunitsError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = cli.main(args=args, prog_name="clawunits", standalone_mode=False)
+    except ClawunitsError as e:
+        _fail(
+            e.message + (f" (hint: {e.hint})" if e.hint else ""), e.exit_code, "--json" in args, e.to_json()
+        )
+    except click.ClickException as e:
+        _fail(
+            e.format_message(), e.exit_code, "--json" in args, {"error": e.format_message(), "code": "usage"}
+        )
+    except click.Abort:
+        _fail("aborted", 130, False, {})
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:
+        if os.environ.get("CLAWUNITS_DEBUG"):
+            raise
+        _fail(
+            f"internal error: {type(e).__name__}: {e} (set CLAWUNITS_DEBUG=1 for a traceback)",
+            INTERNAL_ERROR,
+            "--json" in args,
+            {"error": str(e), "code": "internal"},
+        )
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int, as_json: bool, data: dict[str, Any]) -> None:
+    if as_json and data:
+        click.echo(json.dumps(data, ensure_ascii=False))
+    click.echo(f"clawunits: error: {message}", err=True)
+    sys.exit(code)

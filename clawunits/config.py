@@ -1,0 +1,133 @@
+"""Settings: built-in defaults, overridden by the TOML config file (same keys as the plugin's config)."""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from clawunits.errors import ClawunitsError
+
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
+
+
+class ConfigError(ClawunitsError):
+    """The config file is unreadable or holds a bad value."""
+
+    exit_code = 2
+    code = "config"
+
+
+def state_dir() -> Path:
+    """Where durable state lives: ``$CLAWUNITS_STATE_DIR``, else ``$XDG_STATE_HOME/clawunits``."""
+    explicit = os.environ.get("CLAWUNITS_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "clawunits"
+
+
+def config_path() -> Path:
+    """``$CLAWUNITS_CONFIG``, else ``$XDG_CONFIG_HOME/clawunits/config.toml``."""
+    explicit = os.environ.get("CLAWUNITS_CONFIG")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "clawunits" / "config.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option with its default. Keys in the TOML file use these camelCase names."""
+
+    maxSessions: int = 5
+    defaultBudgetUsd: float = 5.0
+    defaultModel: str | None = None
+    defaultWorkdir: str | None = None
+    idleTimeoutMinutes: float = 30
+    maxPersistedSessions: int = 50
+    fallbackChannel: str | None = None
+    agentChannels: dict[str, str] = field(default_factory=dict)
+    permissionMode: str = "bypassPermissions"
+    maxAutoResponds: int = 10
+    skipSafetyChecks: bool = False
+    # The Claude Code executable; empty means the CLI bundled with claude-agent-sdk.
+    claudePath: str | None = None
+    # Extra environment for sessions: fixed values, and names passed through from the caller.
+    env: dict[str, str] = field(default_factory=dict)
+    passEnv: list[str] = field(default_factory=list)
+    # Seconds systemd waits after SIGTERM before SIGKILL; the CLI needs 5 s to flush its transcript.
+    stopTimeoutSec: float = 15
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "maxSessions": (int,),
+    "defaultBudgetUsd": (int, float),
+    "defaultModel": (str,),
+    "defaultWorkdir": (str,),
+    "idleTimeoutMinutes": (int, float),
+    "maxPersistedSessions": (int,),
+    "fallbackChannel": (str,),
+    "agentChannels": (dict,),
+    "permissionMode": (str,),
+    "maxAutoResponds": (int,),
+    "skipSafetyChecks": (bool,),
+    "claudePath": (str,),
+    "env": (dict,),
+    "passEnv": (list,),
+    "stopTimeoutSec": (int, float),
+}
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the config file if it exists and return validated settings."""
+    path = path or config_path()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read config {path}: {e}", hint="fix or remove the file") from e
+    return settings_from_dict(raw, source=str(path))
+
+
+def settings_from_dict(raw: dict[str, Any], source: str = "config") -> Settings:
+    """Validate a mapping of options (unknown keys and wrong types are errors, not silently ignored)."""
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown option(s): {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known))}"
+        )
+    for key, value in raw.items():
+        types = _TYPES[key]
+        if isinstance(value, bool) and bool not in types:
+            raise ConfigError(f"{source}: {key} must be {types[0].__name__}, not a boolean")
+        if not isinstance(value, types):
+            raise ConfigError(f"{source}: {key} must be {types[0].__name__}, got {type(value).__name__}")
+    settings = Settings(**raw)
+    _check_ranges(settings, source)
+    return settings
+
+
+def _check_ranges(s: Settings, source: str) -> None:
+    if s.maxSessions < 1:
+        raise ConfigError(f"{source}: maxSessions must be at least 1")
+    if not math.isfinite(s.defaultBudgetUsd) or s.defaultBudgetUsd <= 0:
+        raise ConfigError(f"{source}: defaultBudgetUsd must be a positive number")
+    if s.permissionMode not in PERMISSION_MODES:
+        raise ConfigError(f"{source}: permissionMode must be one of {', '.join(PERMISSION_MODES)}")
+    if (
+        s.idleTimeoutMinutes <= 0
+        or s.maxPersistedSessions < 0
+        or s.maxAutoResponds < 0
+        or s.stopTimeoutSec <= 0
+    ):
+        raise ConfigError(f"{source}: timeouts and limits must be positive")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in {**s.env, **s.agentChannels}.items()):
+        raise ConfigError(f"{source}: env and agentChannels map strings to strings")
+    if not all(isinstance(n, str) for n in s.passEnv):
+        raise ConfigError(f"{source}: passEnv is a list of variable names")

@@ -1,0 +1,79 @@
+"""The library's exceptions: a user-facing message, an optional hint, and the CLI exit code."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ClawunitsError(Exception):
+    """Base of every error the library reports to a user; the CLI prints it as one line."""
+
+    exit_code: ClassVar[int] = 1
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def to_json(self) -> dict[str, str]:
+        out = {"error": self.message, "code": self.code}
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class InvalidInput(ClawunitsError):
+    """A parameter is malformed (bad name, missing workdir, negative budget ...)."""
+
+    exit_code = 2
+    code = "invalid-input"
+
+
+class NotFound(ClawunitsError):
+    """A session reference matches nothing."""
+
+    exit_code = 3
+    code = "not-found"
+
+
+class Ambiguous(ClawunitsError):
+    """A session reference matches more than one session."""
+
+    exit_code = 3
+    code = "ambiguous"
+
+
+class StateError(ClawunitsError):
+    """The session is in a state that does not allow the operation (e.g. killing a finished session)."""
+
+    exit_code = 4
+    code = "state"
+
+
+class LimitReached(ClawunitsError):
+    """A configured limit refuses the operation (maxSessions ...)."""
+
+    exit_code = 5
+    code = "limit"
+
+
+class SystemdError(ClawunitsError):
+    """The user manager could not be reached or refused an operation."""
+
+    exit_code = 6
+    code = "systemd"
+
+
+class JournalError(ClawunitsError):
+    """journald could not be read."""
+
+    exit_code = 6
+    code = "journal"
+
+
+class StoreError(ClawunitsError):
+    """The state directory could not be read or written."""
+
+    exit_code = 7
+    code = "store"

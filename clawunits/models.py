@@ -1,0 +1,125 @@
+"""The session record: what the store keeps about one session, and its JSON shape for the API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (Status.COMPLETED, Status.FAILED, Status.KILLED)
+
+    @property
+    def icon(self) -> str:
+        return _ICONS[self]
+
+
+_ICONS = {
+    Status.STARTING: "🟡",
+    Status.RUNNING: "🟢",
+    Status.WAITING: "💬",
+    Status.COMPLETED: "✅",
+    Status.FAILED: "❌",
+    Status.KILLED: "⛔",
+}
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One session as persisted (TOML, one file each). Timestamps are ISO 8601 UTC strings."""
+
+    id: str
+    name: str
+    prompt: str
+    workdir: str
+    unit: str
+    created_at: str
+    status: Status = Status.STARTING
+    model: str | None = None
+    permission_mode: str = "bypassPermissions"
+    budget_usd: float = 5.0
+    multi_turn: bool = True
+    system_prompt: str | None = None
+    allowed_tools: list[str] = field(default_factory=list)
+    claude_session_id: str | None = None
+    # Set when this session continues another: the Claude session to resume, and whether to fork it.
+    resume_claude_session_id: str | None = None
+    resumed_from: str | None = None
+    forked: bool = False
+    cost_usd: float = 0.0
+    num_turns: int = 0
+    started_at: str | None = None
+    completed_at: str | None = None
+    reason: str | None = None
+    result_preview: str | None = None
+    origin_channel: str | None = None
+    schema: int = SCHEMA_VERSION
+
+    def with_changes(self, **changes: Any) -> SessionRecord:
+        return replace(self, **changes)
+
+    @property
+    def duration_ms(self) -> int | None:
+        start = self.started_at or self.created_at
+        if not start:
+            return None
+        end = self.completed_at
+        t0 = parse_ts(start)
+        t1 = parse_ts(end) if end else datetime.now(t0.tzinfo)
+        return max(0, int((t1 - t0).total_seconds() * 1000))
+
+    def to_toml(self) -> dict[str, Any]:
+        """The stored form: None values are left out (TOML has no null)."""
+        data = asdict(self)
+        data["status"] = self.status.value
+        return {k: v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_toml(cls, data: dict[str, Any]) -> SessionRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["status"] = Status(values.get("status", Status.STARTING))
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The API shape (camelCase, like the seed's gateway RPC responses)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status.value,
+            "prompt": self.prompt,
+            "workdir": self.workdir,
+            "model": self.model,
+            "permissionMode": self.permission_mode,
+            "budgetUsd": self.budget_usd,
+            "costUsd": self.cost_usd,
+            "numTurns": self.num_turns,
+            "multiTurn": self.multi_turn,
+            "claudeSessionId": self.claude_session_id,
+            "unit": self.unit,
+            "createdAt": self.created_at,
+            "startedAt": self.started_at or self.created_at,
+            "completedAt": self.completed_at,
+            "durationMs": self.duration_ms,
+            "reason": self.reason,
+            "originChannel": self.origin_channel,
+            "resumedFrom": self.resumed_from,
+            "forked": self.forked,
+        }
+
+
+def parse_ts(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))

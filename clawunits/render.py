@@ -1,0 +1,114 @@
+"""Human-readable views of sessions (the texts of the seed's tools, adapted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clawunits.models import SessionRecord, Status
+from clawunits.records import shorten
+
+RULE = "─" * 60
+
+
+def duration(ms: int | None) -> str:
+    """``45s``, ``2m15s`` or ``1h05m``."""
+    if ms is None:
+        return "n/a"
+    secs = ms // 1000
+    if secs < 60:
+        return f"{secs}s"
+    mins, secs = divmod(secs, 60)
+    if mins < 60:
+        return f"{mins}m{secs}s"
+    hours, mins = divmod(mins, 60)
+    return f"{hours}h{mins:02d}m"
+
+
+def quoted_prompt(prompt: str, limit: int) -> str:
+    flat = " ".join(prompt.split())
+    return f'"{flat[:limit]}..."' if len(flat) > limit else f'"{flat}"'
+
+
+def launched(r: SessionRecord) -> str:
+    lines = [
+        "Session launched successfully.",
+        f"  Name: {r.name}",
+        f"  ID: {r.id}",
+        f"  Dir: {r.workdir}",
+        f"  Model: {r.model or 'default'}",
+        f"  Prompt: {quoted_prompt(r.prompt, 80)}",
+    ]
+    if r.resumed_from:
+        lines.append(f"  Resume: {r.resumed_from}" + (" (forked)" if r.forked else ""))
+    lines.append(
+        "  Mode: multi-turn (use clawunits respond to send follow-up messages)"
+        if r.multi_turn
+        else "  Mode: single-turn (fire-and-forget)"
+    )
+    lines += [
+        f"  Unit: {r.unit}",
+        "",
+        "Use clawunits sessions to check status, clawunits output to see output.",
+    ]
+    return "\n".join(lines)
+
+
+def session_entry(r: SessionRecord) -> str:
+    mode = "multi-turn" if r.multi_turn else "single-turn"
+    lines = [
+        f"{r.status.icon} {r.name} [{r.id}] — {r.status.value.upper()} ({duration(r.duration_ms)}) {mode}",
+        f"   📁 {r.workdir}",
+        f"   📝 {quoted_prompt(r.prompt, 80)}",
+    ]
+    if r.cost_usd:
+        lines.append(f"   💰 ${r.cost_usd:.4f}")
+    if r.claude_session_id:
+        lines.append(f"   🔗 Claude ID: {r.claude_session_id}")
+    if r.resumed_from:
+        lines.append(f"   ↩️  Resumed from: {r.resumed_from}" + (" (forked)" if r.forked else ""))
+    if r.reason and r.status in (Status.FAILED, Status.KILLED):
+        lines.append(f"   ⚠️ {r.reason}")
+    return "\n".join(lines)
+
+
+def session_list(records: list[SessionRecord]) -> str:
+    return "\n\n".join(session_entry(r) for r in records) if records else "No sessions found."
+
+
+def output(r: SessionRecord, lines: list[str]) -> str:
+    head = (
+        f"Session: {r.name} [{r.id}] | Status: {r.status.value.upper()} | Duration: {duration(r.duration_ms)}"
+    )
+    return "\n".join([head, RULE, "\n".join(lines) if lines else "(no output yet)"])
+
+
+def killed(r: SessionRecord, already: bool) -> str:
+    if already:
+        return f"Session {r.name} [{r.id}] is already {r.status.value}. No action needed."
+    return f"Session {r.name} [{r.id}] has been terminated."
+
+
+def stats(s: dict[str, Any]) -> str:
+    by = s["sessionsByStatus"]
+    running = by["starting"] + by["running"] + by["waiting"]
+    lines = [
+        "📊 clawunits stats",
+        "",
+        "📋 Sessions",
+        f"   Launched: {s['totalLaunched']}",
+        f"   Running: {running} | Completed: {by['completed']} | Failed: {by['failed']}"
+        f" | Killed: {by['killed']}",
+        "",
+        f"💰 Total cost: ${s['totalCostUsd']:.4f}",
+        f"⏱️  Average duration: {duration(s['averageDurationMs'])}",
+    ]
+    top = s["mostExpensive"]
+    if top:
+        lines += [
+            "",
+            f"🏆 Most expensive: {top['name']} (${top['costUsd']:.4f}) — {quoted_prompt(top['prompt'], 60)}",
+        ]
+    return "\n".join(lines)
+
+
+__all__ = ["duration", "killed", "launched", "output", "session_list", "shorten", "stats"]

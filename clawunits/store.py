@@ -1,0 +1,165 @@
+"""Session records on disk: one TOML file per session, written atomically with mode 0600.
+
+Layout under the state directory (0700)::
+
+    sessions/<id>.toml     the record
+    locks/<id>.lock        flock target for read-modify-write of one record
+    locks/launch.lock      serializes launches (name uniqueness, maxSessions)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import tomli_w
+
+from clawunits.errors import Ambiguous, NotFound, StoreError
+from clawunits.models import SessionRecord
+from clawunits.naming import ID_ALPHABET
+
+log = logging.getLogger(__name__)
+
+MIN_ID_PREFIX = 4
+UUID_LEN = 36
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a torn one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700 and tighten it if it already exists."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+class Store:
+    """The durable session records under one state directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sessions_dir = root / "sessions"
+        self.locks_dir = root / "locks"
+
+    def _ensure(self) -> None:
+        try:
+            for d in (self.root, self.sessions_dir, self.locks_dir):
+                ensure_private_dir(d)
+        except OSError as e:
+            raise StoreError(f"cannot create state directory {self.root}: {e.strerror}") from e
+
+    def path_of(self, session_id: str) -> Path:
+        return self.sessions_dir / f"{session_id}.toml"
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def load(self, session_id: str) -> SessionRecord:
+        path = self.path_of(session_id)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            return SessionRecord.from_toml(data)
+        except FileNotFoundError:
+            raise NotFound(f"unknown session {session_id!r}") from None
+        except (OSError, ValueError, TypeError) as e:
+            raise StoreError(f"session record {path} is unreadable: {e}") from e
+
+    def all(self) -> list[SessionRecord]:
+        """Every readable record, oldest first; an unreadable file is logged and skipped, never fatal."""
+        records = []
+        try:
+            paths = sorted(self.sessions_dir.glob("*.toml"))
+        except OSError:
+            return []
+        for path in paths:
+            try:
+                records.append(SessionRecord.from_toml(tomllib.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError, TypeError) as e:
+                log.warning("skipping unreadable session record %s: %s", path, e)
+        records.sort(key=lambda r: r.created_at)
+        return records
+
+    def resolve(self, ref: str) -> SessionRecord:
+        """Find a session by exact id, then exact name, then Claude session UUID, then unique id prefix."""
+        ref = ref.strip()
+        if not ref:
+            raise NotFound("empty session reference")
+        if _looks_like_id(ref) and self.path_of(ref).exists():
+            return self.load(ref)
+        records = self.all()
+        for key in (lambda r: r.name, lambda r: r.claude_session_id):
+            matches = [r for r in records if key(r) == ref]
+            if matches:
+                # Names are unique; a Claude UUID is shared by a session and its resumptions: newest wins.
+                return matches[-1]
+        if len(ref) >= MIN_ID_PREFIX:
+            prefixed = [r for r in records if r.id.startswith(ref)]
+            if len(prefixed) == 1:
+                return prefixed[0]
+            if len(prefixed) > 1:
+                ids = ", ".join(r.id for r in prefixed[:5])
+                raise Ambiguous(
+                    f"session reference {ref!r} is ambiguous: matches {ids}", hint="use the full id"
+                )
+        raise NotFound(f"unknown session {ref!r}", hint="list sessions with: clawunits sessions")
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def save(self, record: SessionRecord) -> None:
+        self._ensure()
+        try:
+            write_atomically(self.path_of(record.id), tomli_w.dumps(record.to_toml()).encode())
+        except OSError as e:
+            raise StoreError(f"cannot write session record {record.id}: {e.strerror}") from e
+
+    def update(
+        self, session_id: str, change: Callable[[SessionRecord], SessionRecord | None]
+    ) -> SessionRecord:
+        """Read, change and write one record under its lock; ``change`` returning None writes nothing."""
+        with self.lock(session_id):
+            current = self.load(session_id)
+            new = change(current)
+            if new is None or new == current:
+                return current
+            self.save(new)
+            return new
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """An exclusive advisory lock shared by every process using this state directory."""
+        self._ensure()
+        fd = os.open(self.locks_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _looks_like_id(ref: str) -> bool:
+    return len(ref) == 8 and all(c in ID_ALPHABET for c in ref)
