@@ -95,22 +95,17 @@ class Service:
         prompt = check_prompt(req.prompt)
         resumed = self._resolve_resume(req.resume) if req.resume else None
         workdir = check_workdir(
-            req.workdir
-            or (resumed.workdir if resumed else None)
-            or self.settings.defaultWorkdir
-            or os.getcwd()
+            req.workdir or (resumed.workdir if resumed else None) or self.settings.defaultWorkdir or os.getcwd()
         )
         model = check_model(req.model or (resumed.model if resumed else None) or self.settings.defaultModel)
-        budget = check_budget(
-            req.max_budget_usd if req.max_budget_usd is not None else self.settings.defaultBudgetUsd
-        )
+        budget = check_budget(req.max_budget_usd if req.max_budget_usd is not None else self.settings.defaultBudgetUsd)
         mode = check_permission_mode(req.permission_mode or self.settings.permissionMode)
         tools = [check_tool(t) for t in req.allowed_tools]
         if req.fork and not req.resume:
             raise InvalidInput("--fork needs --resume: only a resumed session can be forked")
         if req.system_prompt is not None and "\0" in req.system_prompt:
             raise InvalidInput("system prompt contains a NUL byte")
-        base = naming.validate_name(req.name) if req.name else naming.generate_name(prompt)
+        base = naming.validate_name(req.name) if req.name is not None else naming.generate_name(prompt)
 
         with self.store.lock("launch"):
             existing = self.store.all()
@@ -142,9 +137,7 @@ class Service:
             why = f"unit did not start: {e.message}"
             self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why))
             raise
-        return self.store.update(
-            record.id, lambda r: r.with_changes(started_at=r.started_at or utc_now_iso())
-        )
+        return self.store.update(record.id, lambda r: r.with_changes(started_at=r.started_at or utc_now_iso()))
 
     def _unit_spec(self, record: SessionRecord) -> UnitSpec:
         fixed = {
@@ -194,9 +187,7 @@ class Service:
     def sessions(self, status: str = "all") -> list[SessionRecord]:
         """All sessions (oldest first), reconciled with their units, filtered by status."""
         if status not in STATUS_FILTERS:
-            raise InvalidInput(
-                f"unknown status filter {status!r}", hint=f"one of: {', '.join(STATUS_FILTERS)}"
-            )
+            raise InvalidInput(f"unknown status filter {status!r}", hint=f"one of: {', '.join(STATUS_FILTERS)}")
         records = self.store.all()
         active = [r for r in records if not r.status.is_terminal]
         if active:
@@ -293,9 +284,7 @@ class Service:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not record.status.is_terminal:
             if deadline is not None and time.monotonic() >= deadline:
-                raise StateError(
-                    f"session {record.name} [{record.id}] still {record.status.value} after {timeout:g}s"
-                )
+                raise StateError(f"session {record.name} [{record.id}] still {record.status.value} after {timeout:g}s")
             time.sleep(interval)
             record = self.get(record.id)
         return record
@@ -312,9 +301,7 @@ STATUS_FILTERS = {
 
 
 def _finish(record: SessionRecord, status: Status, reason: str) -> SessionRecord:
-    return record.with_changes(
-        status=status, reason=reason, completed_at=record.completed_at or utc_now_iso()
-    )
+    return record.with_changes(status=status, reason=reason, completed_at=record.completed_at or utc_now_iso())
 
 
 def _lost_reason(state: UnitState | None) -> str:

@@ -67,10 +67,13 @@ def cli() -> None:
 @json_option
 @click.pass_context
 def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: bool, **opts: Any) -> None:
-    """Launch a session running PROMPT in its own systemd user unit."""
+    """Launch a session running PROMPT in its own systemd user unit (PROMPT "-" reads it from stdin)."""
     from clawunits import render
     from clawunits.api import LaunchRequest
 
+    if prompt == "-":
+        # Long prompts cannot travel as one argument (the kernel caps each at 128 KiB).
+        prompt = sys.stdin.read()
     tools = [t.strip() for t in allowed_tools.split(",") if t.strip()] if allowed_tools else []
     record = _service(ctx).launch(
         LaunchRequest(
@@ -114,9 +117,7 @@ def sessions(ctx: click.Context, status: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("session")
-@click.option(
-    "--lines", "-n", default=50, show_default=True, type=int, help="How many recent entries to show."
-)
+@click.option("--lines", "-n", default=50, show_default=True, type=int, help="How many recent entries to show.")
 @click.option("--full", is_flag=True, help="Show all output of the session.")
 @json_option
 @click.pass_context
@@ -195,13 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=args, prog_name="clawunits", standalone_mode=False)
     except ClawunitsError as e:
-        _fail(
-            e.message + (f" (hint: {e.hint})" if e.hint else ""), e.exit_code, "--json" in args, e.to_json()
-        )
+        _fail(e.message + (f" (hint: {e.hint})" if e.hint else ""), e.exit_code, "--json" in args, e.to_json())
     except click.ClickException as e:
-        _fail(
-            e.format_message(), e.exit_code, "--json" in args, {"error": e.format_message(), "code": "usage"}
-        )
+        _fail(e.format_message(), e.exit_code, "--json" in args, {"error": e.format_message(), "code": "usage"})
     except click.Abort:
         _fail("aborted", 130, False, {})
     except KeyboardInterrupt:
