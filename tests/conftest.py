@@ -1,0 +1,173 @@
+"""Test harness: a real systemd user manager and journald, a loopback Messages API, isolated state.
+
+Nothing here is mocked. Where no user manager or journald runs (containers, CI) the harness boots them the
+way install.sh does and stops, at the end, only what it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clawunits import bootstrap
+from clawunits.scripted_api import ScriptedAPI
+
+REPO = Path(__file__).resolve().parent.parent
+FAKE_CLAUDE = REPO / "tests" / "fake_claude.py"
+
+# What the Claude Code CLI needs to stay on loopback: no telemetry, no update checks, no error reports.
+OFFLINE_ENV = {
+    "ANTHROPIC_API_KEY": "sk-ant-test-dummy",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    # The CLI refuses bypassPermissions as root unless it is told it runs in a sandbox.
+    "IS_SANDBOX": "1",
+}
+# Variables of the developer's own shell that would leak into sessions and change what they do.
+SCRUBBED = ("ANTHROPIC_", "CLAUDE_", "CLAWUNITS_", "XDG_STATE_HOME", "XDG_CONFIG_HOME")
+
+
+@pytest.fixture(scope="session")
+def user_manager() -> Iterator[dict[str, str]]:
+    """A running user manager + journald (booted if missing); yields the env to reach it."""
+    booted = bootstrap.ensure_user_manager()
+    env = bootstrap.user_env()
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        bootstrap.teardown(booted)
+
+
+@pytest.fixture(scope="session")
+def scripted_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedAPI]:
+    api = ScriptedAPI(log_path=tmp_path_factory.mktemp("api") / "requests.jsonl")
+    api.start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+@pytest.fixture(scope="session")
+def claude_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Shared by all tests: the CLI's first start in a fresh config dir costs an extra second.
+    return tmp_path_factory.mktemp("claude-config")
+
+
+@dataclass
+class Claw:
+    """A clawunits installation of the test's own: state, config, workdir, and the environment to run it."""
+
+    env: dict[str, str]
+    state_dir: Path
+    config_path: Path
+    workdir: Path
+    api: ScriptedAPI
+    launched: list[str] = field(default_factory=list)
+
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 60, stdin_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real ``clawunits`` CLI in a subprocess."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "clawunits", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **({"input": stdin_text} if stdin_text is not None else {"stdin": subprocess.DEVNULL}),
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"clawunits {' '.join(args)} exited {proc.returncode}: {proc.stderr}{proc.stdout}")
+        return proc
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def launch(self, prompt: str, *args: str) -> dict[str, Any]:
+        data = self.json("launch", prompt, "--workdir", str(self.workdir), *args)
+        self.launched.append(data["unit"])
+        return data
+
+    def wait(self, ref: str, timeout: float = 90) -> dict[str, Any]:
+        return self.json("wait", ref, "--timeout", str(timeout))
+
+    def journal(self, unit: str) -> list[dict[str, Any]]:
+        """The unit's records as journalctl shows them to a person (``-o cat``)."""
+        out = subprocess.run(
+            ["journalctl", "--no-pager", "-q", f"_SYSTEMD_USER_UNIT={unit}", "-o", "cat"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            check=True,
+        ).stdout
+        return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+    def write_config(self, **options: Any) -> None:
+        import tomli_w
+
+        self.config_path.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(tomli_w.dumps(options))
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def claw(
+    tmp_path: Path, user_manager: dict[str, str], scripted_api: ScriptedAPI, claude_config_dir: Path
+) -> Iterator[Claw]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
+    env.update(user_manager)
+    env.update(OFFLINE_ENV)
+    state, config, work = tmp_path / "state", tmp_path / "config" / "config.toml", tmp_path / "work"
+    work.mkdir()
+    env.update(
+        {
+            "ANTHROPIC_BASE_URL": scripted_api.url,
+            "CLAUDE_CONFIG_DIR": str(claude_config_dir),
+            "CLAWUNITS_STATE_DIR": str(state),
+            "CLAWUNITS_CONFIG": str(config),
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    c = Claw(env=env, state_dir=state, config_path=config, workdir=work, api=scripted_api)
+    try:
+        yield c
+    finally:
+        _stop_units(c)
+
+
+def _stop_units(c: Claw) -> None:
+    """Leave no unit of this test behind: stop and reset every session unit it launched."""
+    units = set(c.launched)
+    for path in (c.state_dir / "sessions").glob("*.toml") if (c.state_dir / "sessions").exists() else []:
+        for line in path.read_text().splitlines():
+            if line.startswith("unit = "):
+                units.add(json.loads(line.split("=", 1)[1].strip()))
+    for unit in units:
+        subprocess.run(["systemctl", "--user", "stop", unit], env=c.env, capture_output=True, timeout=60)
+        subprocess.run(["systemctl", "--user", "reset-failed", unit], env=c.env, capture_output=True, timeout=30)
