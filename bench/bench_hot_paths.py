@@ -30,6 +30,18 @@ sys.path.insert(0, str(REPO))
 from clawunits import bootstrap, records  # noqa: E402
 
 PACE_LINES_PER_SEC = 1000
+# Prints N records (two text, one tool_use) at a steady pace: python emit.py REPO N LINES_PER_SEC
+EMITTER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from clawunits.records import RecordWriter
+n, pace = int(sys.argv[2]), int(sys.argv[3])
+w, t0 = RecordWriter(), time.monotonic()
+for i in range(n):
+    w.emit("text" if i % 3 else "tool_use", text=f"line {i} " * 4, tool="Bash", summary=f"cmd {i}")
+    if i % 100 == 99:
+        time.sleep(max(0.0, t0 + (i + 1) / pace - time.monotonic()))
+"""
 
 
 def timed(argv: list[str], env: dict[str, str], runs: int) -> tuple[float, list[float]]:
@@ -89,19 +101,12 @@ def build_big_session(env: dict[str, str], work: Path, n: int) -> str:
     """A unit whose output is n records, printed below the journald rate limit."""
     unit = f"clawunits-bench-big-{os.getpid()}.service"
     script = work / "emit.py"
-    script.write_text(
-        "import sys, time\n"
-        "sys.path.insert(0, %r)\n"
-        "from clawunits.records import RecordWriter\n"
-        "w = RecordWriter()\n"
-        "t0 = time.monotonic()\n"
-        "for i in range(%d):\n"
-        "    w.emit('text' if i %% 3 else 'tool_use', text=f'line {i} ' * 4, tool='Bash', summary=f'cmd {i}')\n"
-        "    if i %% 100 == 99:\n"
-        "        time.sleep(max(0.0, t0 + (i + 1) / %d - time.monotonic()))\n" % (str(REPO), n, PACE_LINES_PER_SEC)
-    )
+    script.write_text(EMITTER)
     subprocess.run(
-        ["systemd-run", "--user", "-q", f"--unit={unit}", "-p", "RemainAfterExit=yes", sys.executable, str(script)],
+        [
+            *("systemd-run", "--user", "-q", f"--unit={unit}", "-p", "RemainAfterExit=yes"),
+            *(sys.executable, str(script), str(REPO), str(n), str(PACE_LINES_PER_SEC)),
+        ],
         env=env,
         check=True,
     )
