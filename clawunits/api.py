@@ -153,7 +153,7 @@ class Service:
             argv=[sys.executable, "-m", "clawunits.runner", record.id],
             workdir=record.workdir,
             environment=session_environment(self.environ, self.settings, fixed),
-            syslog_identifier=f"clawunits-{record.name}",
+            syslog_identifier=journal.syslog_identifier(record.unit),
             stop_timeout_sec=self.settings.stopTimeoutSec,
         )
 

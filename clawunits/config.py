@@ -120,13 +120,13 @@ def _check_ranges(s: Settings, source: str) -> None:
         raise ConfigError(f"{source}: defaultBudgetUsd must be a positive number")
     if s.permissionMode not in PERMISSION_MODES:
         raise ConfigError(f"{source}: permissionMode must be one of {', '.join(PERMISSION_MODES)}")
-    if (
-        s.idleTimeoutMinutes <= 0
-        or s.maxPersistedSessions < 0
-        or s.maxAutoResponds < 0
-        or s.stopTimeoutSec <= 0
-    ):
-        raise ConfigError(f"{source}: timeouts and limits must be positive")
+    for key in ("idleTimeoutMinutes", "stopTimeoutSec"):
+        value = getattr(s, key)
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{source}: {key} must be a positive number")
+    for key in ("maxPersistedSessions", "maxAutoResponds"):
+        if getattr(s, key) < 0:
+            raise ConfigError(f"{source}: {key} must not be negative")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in {**s.env, **s.agentChannels}.items()):
         raise ConfigError(f"{source}: env and agentChannels map strings to strings")
     if not all(isinstance(n, str) for n in s.passEnv):

@@ -1,7 +1,8 @@
 """Reading a session's records from journald with ``journalctl`` (no compiled reader needed).
 
-Entries are matched on ``_SYSTEMD_USER_UNIT=<unit>``: user units do not get LogExtraFields, and
-``--user-unit`` also matches the manager's messages about the unit, which are not records.
+Entries are matched on the unit's own syslog identifier or ``_SYSTEMD_USER_UNIT=<unit>``: user units do not
+get LogExtraFields, and ``--user-unit`` also matches the manager's messages about the unit, which are not
+records.
 """
 
 from __future__ import annotations
@@ -13,13 +14,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from clawunits.errors import JournalError
-from clawunits.records import Record, assemble
+from clawunits.records import PART, Record, assemble, parse_line
 
 JOURNALCTL = os.environ.get("CLAWUNITS_JOURNALCTL", "journalctl")
 
 
 def _base(unit: str) -> list[str]:
-    return [JOURNALCTL, "--no-pager", "-q", "-a", f"_SYSTEMD_USER_UNIT={unit}"]
+    # journald resolves _SYSTEMD_USER_UNIT from the writer's cgroup, which fails for a line whose writer has
+    # already exited (the runner's last records); the syslog identifier comes with the stream and never fails.
+    return [
+        JOURNALCTL, "--no-pager", "-q", "-a",
+        f"SYSLOG_IDENTIFIER={syslog_identifier(unit)}", "+", f"_SYSTEMD_USER_UNIT={unit}",
+    ]  # fmt: skip
+
+
+def syslog_identifier(unit: str) -> str:
+    """A session unit's syslog identifier: its name without ``.service`` (unique forever, like the unit)."""
+    return unit.removesuffix(".service")
 
 
 def _run(argv: list[str]) -> str:
@@ -71,7 +82,22 @@ def read_after(unit: str, cursor: str | None = None) -> Batch:
         argv.append(f"--after-cursor={cursor}")
     pairs = list(_json_lines(_run(argv)))
     records = list(assemble(pairs))
-    return Batch(records=records, cursor=pairs[-1][1] if pairs else cursor)
+    return Batch(records=records, cursor=_resume_cursor(pairs, cursor))
+
+
+def _resume_cursor(pairs: list[tuple[str, str | None]], cursor: str | None) -> str | None:
+    """After the last line, or before the first part of a record whose later parts have not arrived yet.
+
+    Continuing after such a part would leave the rest of the record unjoinable: the record would be lost.
+    """
+    if not pairs:
+        return cursor
+    last = parse_line(pairs[-1][0])
+    part, parts = last.get("part"), last.get("parts")
+    if last.type == PART and isinstance(part, int) and isinstance(parts, int) and part + 1 < parts:
+        first = len(pairs) - 1 - part
+        return pairs[first - 1][1] if first > 0 else cursor
+    return pairs[-1][1]
 
 
 def follow(unit: str, cursor: str | None = None) -> Iterator[Record]:
@@ -79,9 +105,7 @@ def follow(unit: str, cursor: str | None = None) -> Iterator[Record]:
     argv = [*_base(unit), "-o", "json", "--output-fields=MESSAGE", "-f"]
     argv += [f"--after-cursor={cursor}"] if cursor else ["--lines=all"]
     try:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, errors="replace"
-        )
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, errors="replace")
     except FileNotFoundError as e:
         raise JournalError("journalctl not found") from e
     assert proc.stdout is not None

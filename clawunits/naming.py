@@ -13,6 +13,7 @@ ID_LENGTH = 8
 MAX_NAME = 48
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 UNIT_PREFIX = "clawunits-"
+UNIT_NAME_MAX = 255
 
 # Words that say nothing about the task (the seed's list: articles, pronouns, auxiliaries, prepositions,
 # fillers, and generic verbs).
@@ -69,7 +70,16 @@ def unique_name(base: str, taken: set[str]) -> str:
 
 def unit_name(name: str, session_id: str) -> str:
     """The session's unit, unique forever because it carries the id: ``clawunits-<name>-<id>.service``."""
-    return f"{UNIT_PREFIX}{escape_unit_component(name)}-{escape_unit_component(session_id)}.service"
+    sid = escape_unit_component(session_id)
+    # systemd refuses unit names longer than 255 characters: cut the name part (never inside an escape).
+    room = UNIT_NAME_MAX - len(f"{UNIT_PREFIX}-{sid}.service")
+    escaped = ""
+    for ch in name:
+        piece = escape_unit_component(ch)
+        if len(escaped) + len(piece) > room:
+            break
+        escaped += piece
+    return f"{UNIT_PREFIX}{escaped}-{sid}.service"
 
 
 def escape_unit_component(text: str) -> str:

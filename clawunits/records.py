@@ -82,9 +82,7 @@ def encode(seq: int, ts: str, type_: str, fields: dict[str, Any]) -> list[str]:
     """Serialize one record to one line, or to ``part`` lines when it would exceed ``MAX_LINE``."""
     # ensure_ascii keeps every byte printable ASCII: NUL bytes or stray surrogates in tool output cannot
     # corrupt the journal entry, and characters equal bytes when measuring the line.
-    text = json.dumps(
-        {"seq": seq, "ts": ts, "type": type_, **fields}, ensure_ascii=True, separators=(",", ":")
-    )
+    text = json.dumps({"seq": seq, "ts": ts, "type": type_, **fields}, ensure_ascii=True, separators=(",", ":"))
     if len(text) <= MAX_LINE:
         return [text]
     slices = [text[i : i + PART_CHARS] for i in range(0, len(text), PART_CHARS)]
@@ -104,11 +102,7 @@ def parse_line(line: str, cursor: str | None = None) -> Record:
         obj = json.loads(line)
     except ValueError:
         obj = None
-    if (
-        not isinstance(obj, dict)
-        or not isinstance(obj.get("seq"), int)
-        or not isinstance(obj.get("type"), str)
-    ):
+    if not isinstance(obj, dict) or not isinstance(obj.get("seq"), int) or not isinstance(obj.get("type"), str):
         return Record(type=LOG, seq=None, ts="", data={"text": line}, cursor=cursor)
     seq, ts, type_ = obj.pop("seq"), obj.pop("ts", ""), obj.pop("type")
     return Record(type=type_, seq=seq, ts=ts, data=obj, cursor=cursor)
@@ -126,6 +120,9 @@ class Joiner:
         self._chunks: list[str] = []
 
     def feed(self, rec: Record) -> Record | None:
+        if rec.type == LOG:
+            # stderr shares the stream: a stray line between two parts must not lose the record.
+            return rec
         if rec.type != PART:
             self._reset()
             return rec

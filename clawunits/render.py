@@ -76,9 +76,7 @@ def session_list(records: list[SessionRecord]) -> str:
 
 
 def output(r: SessionRecord, lines: list[str]) -> str:
-    head = (
-        f"Session: {r.name} [{r.id}] | Status: {r.status.value.upper()} | Duration: {duration(r.duration_ms)}"
-    )
+    head = f"Session: {r.name} [{r.id}] | Status: {r.status.value.upper()} | Duration: {duration(r.duration_ms)}"
     return "\n".join([head, RULE, "\n".join(lines) if lines else "(no output yet)"])
 
 
@@ -96,8 +94,7 @@ def stats(s: dict[str, Any]) -> str:
         "",
         "📋 Sessions",
         f"   Launched: {s['totalLaunched']}",
-        f"   Running: {running} | Completed: {by['completed']} | Failed: {by['failed']}"
-        f" | Killed: {by['killed']}",
+        f"   Running: {running} | Completed: {by['completed']} | Failed: {by['failed']} | Killed: {by['killed']}",
         "",
         f"💰 Total cost: ${s['totalCostUsd']:.4f}",
         f"⏱️  Average duration: {duration(s['averageDurationMs'])}",

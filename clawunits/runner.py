@@ -158,9 +158,7 @@ class Runner:
                     self.out.emit(R.TEXT, text=block.text)
                 elif isinstance(block, ToolUseBlock):
                     self.tool_names[block.id] = block.name
-                    self.out.emit(
-                        R.TOOL_USE, id=block.id, tool=block.name, summary=summarize_tool_input(block.input)
-                    )
+                    self.out.emit(R.TOOL_USE, id=block.id, tool=block.name, summary=summarize_tool_input(block.input))
         elif isinstance(msg, UserMessage) and isinstance(msg.content, list):
             for block in msg.content:
                 if isinstance(block, ToolResultBlock):
@@ -220,9 +218,7 @@ class Runner:
             fields["apiErrorStatus"] = msg.api_error_status
         self.out.emit(R.TURN_END, **fields)
         preview = self.last_text[-PREVIEW_CHARS:] if self.last_text else None
-        self._update(
-            lambda r: r.with_changes(cost_usd=own_cost, num_turns=r.num_turns + 1, result_preview=preview)
-        )
+        self._update(lambda r: r.with_changes(cost_usd=own_cost, num_turns=r.num_turns + 1, result_preview=preview))
         if self.turn_done is not None and not self.turn_done.done():
             self.turn_done.set_result(msg)
 
@@ -234,9 +230,7 @@ class Runner:
     def _outcome_of(self, result: ResultMessage) -> Outcome:
         if result.subtype == "success" and not result.is_error:
             return Outcome(Status.COMPLETED, "task finished", "completed")
-        detail = "; ".join(str(e) for e in (getattr(result, "errors", None) or [])) or str(
-            result.result or ""
-        )
+        detail = "; ".join(str(e) for e in (getattr(result, "errors", None) or [])) or str(result.result or "")
         if result.subtype == "error_max_budget_usd":
             return Outcome(Status.FAILED, f"budget exhausted: {shorten(detail, 200)}", "budget")
         status = getattr(result, "api_error_status", None)
@@ -354,9 +348,7 @@ async def _main(session_id: str) -> int:
         record = store.load(session_id)
     except Exception as e:
         out.emit(R.ERROR, message=shorten(f"cannot load session {session_id}: {e}", 300))
-        out.emit(
-            R.EXIT, status=Status.FAILED.value, reason="session record unreadable", cause="crash", costUsd=0.0
-        )
+        out.emit(R.EXIT, status=Status.FAILED.value, reason="session record unreadable", cause="crash", costUsd=0.0)
         return 1
     runner = Runner(record, store, out)
     loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from clawunits.config import Settings
 
 # Prefixes and names that configure Claude Code, its provider, and the process basics.
-PASS_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "CLAWUNITS_", "AWS_", "VERTEX_", "LC_")
+PASS_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "CLAWUNITS_", "AWS_", "VERTEX_", "LC_", "DISABLE_")
 PASS_NAMES = frozenset(
     {
         "PATH",
@@ -59,9 +59,7 @@ def wanted(name: str, extra_names: frozenset[str]) -> bool:
     return name in PASS_NAMES or name in extra_names or name.startswith(PASS_PREFIXES)
 
 
-def session_environment(
-    caller: Mapping[str, str], settings: Settings, fixed: Mapping[str, str]
-) -> dict[str, str]:
+def session_environment(caller: Mapping[str, str], settings: Settings, fixed: Mapping[str, str]) -> dict[str, str]:
     """The unit's environment: allowed caller variables, then ``settings.env``, then clawunits' ``fixed``."""
     extra_names = frozenset(settings.passEnv)
     env = {k: v for k, v in caller.items() if wanted(k, extra_names) and "\0" not in v}

@@ -123,9 +123,7 @@ class Store:
                 return prefixed[0]
             if len(prefixed) > 1:
                 ids = ", ".join(r.id for r in prefixed[:5])
-                raise Ambiguous(
-                    f"session reference {ref!r} is ambiguous: matches {ids}", hint="use the full id"
-                )
+                raise Ambiguous(f"session reference {ref!r} is ambiguous: matches {ids}", hint="use the full id")
         raise NotFound(f"unknown session {ref!r}", hint="list sessions with: clawunits sessions")
 
     # -- writing ---------------------------------------------------------------------------------------
@@ -137,9 +135,7 @@ class Store:
         except OSError as e:
             raise StoreError(f"cannot write session record {record.id}: {e.strerror}") from e
 
-    def update(
-        self, session_id: str, change: Callable[[SessionRecord], SessionRecord | None]
-    ) -> SessionRecord:
+    def update(self, session_id: str, change: Callable[[SessionRecord], SessionRecord | None]) -> SessionRecord:
         """Read, change and write one record under its lock; ``change`` returning None writes nothing."""
         with self.lock(session_id):
             current = self.load(session_id)

@@ -228,9 +228,7 @@ class UserManager:
         if state is None:
             return
         if state.active_state == "failed":
-            self._call(
-                MANAGER_PATH, MANAGER_IFACE, b"ResetFailedUnit", apply_signature(b"s", [name.encode()])
-            )
+            self._call(MANAGER_PATH, MANAGER_IFACE, b"ResetFailedUnit", apply_signature(b"s", [name.encode()]))
         elif state.is_loaded:
             self.stop(name)
 
