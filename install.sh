@@ -250,7 +250,7 @@ demo() {
     launch="$(env ANTHROPIC_BASE_URL="http://127.0.0.1:$DEMO_PORT" ANTHROPIC_API_KEY=sk-ant-demo \
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 DISABLE_ERROR_REPORTING=1 \
         DISABLE_AUTOUPDATER=1 IS_SANDBOX=1 \
-        "$CLAW" launch "say hello" --workdir "$PWD" --json </dev/null)"
+        "$CLAW" launch "say hello" --workdir "$PWD" --multi-turn-disabled --json </dev/null)"
     id="$("$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$launch")"
     unit="$("$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["unit"])' <<<"$launch")"
     say "demo: launched session $id as unit $unit"

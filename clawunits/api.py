@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import signal
 import sys
 import time
 from collections import Counter
@@ -16,9 +18,25 @@ from typing import Any
 from clawunits import journal, naming
 from clawunits.config import PERMISSION_MODES, Settings, load_settings, state_dir
 from clawunits.errors import InvalidInput, LimitReached, NotFound, StateError, SystemdError
+from clawunits.inbox import inbox_for
 from clawunits.models import SessionRecord, Status
 from clawunits.records import ERROR as ERROR_RECORD
-from clawunits.records import EXIT, GAP, LOG, TEXT, TOOL_USE, TURN_END, Record, shorten, utc_now_iso
+from clawunits.records import (
+    EXIT,
+    GAP,
+    INTERRUPTED,
+    LOG,
+    MESSAGE_RECEIVED,
+    PERMISSION_ANSWER,
+    PERMISSION_REQUEST,
+    TEXT,
+    TOOL_USE,
+    TURN_END,
+    WATCHDOG,
+    Record,
+    shorten,
+    utc_now_iso,
+)
 from clawunits.sessionenv import session_environment
 from clawunits.store import Store
 from clawunits.units import UnitSpec, UnitState, UserManager
@@ -46,6 +64,13 @@ class LaunchRequest:
     origin_channel: str | None = None
     resume: str | None = None
     fork: bool = False
+
+
+@dataclass(frozen=True)
+class RespondResult:
+    record: SessionRecord
+    message_id: str
+    interrupted: bool
 
 
 @dataclass(frozen=True)
@@ -94,11 +119,21 @@ class Service:
         """Validate, record and start a session unit; returns once the runner process is running."""
         prompt = check_prompt(req.prompt)
         resumed = self._resolve_resume(req.resume) if req.resume else None
+        self._check_resumable(resumed, req.fork)
         workdir = check_workdir(
             req.workdir or (resumed.workdir if resumed else None) or self.settings.defaultWorkdir or os.getcwd()
         )
         model = check_model(req.model or (resumed.model if resumed else None) or self.settings.defaultModel)
-        budget = check_budget(req.max_budget_usd if req.max_budget_usd is not None else self.settings.defaultBudgetUsd)
+        default_budget = resumed.budget_usd if resumed else self.settings.defaultBudgetUsd
+        budget = check_budget(req.max_budget_usd if req.max_budget_usd is not None else default_budget)
+        # The budget is the conversation's lifetime budget: a resumed session gets what is left of it.
+        prior_cost = round(resumed.prior_cost_usd + resumed.cost_usd, 6) if resumed else 0.0
+        if resumed and prior_cost >= budget:
+            raise LimitReached(
+                f"the conversation of {resumed.name} [{resumed.id}] has spent ${prior_cost:.4f}"
+                f" of its ${budget:g} budget",
+                hint="give a larger --max-budget-usd",
+            )
         mode = check_permission_mode(req.permission_mode or self.settings.permissionMode)
         tools = [check_tool(t) for t in req.allowed_tools]
         if req.fork and not req.resume:
@@ -129,6 +164,10 @@ class Service:
                 resumed_from=(resumed.id if resumed else req.resume) if req.resume else None,
                 forked=req.fork,
                 origin_channel=req.origin_channel,
+                prior_cost_usd=prior_cost,
+                idle_timeout_minutes=float(self.settings.idleTimeoutMinutes),
+                permission_timeout_sec=float(self.settings.permissionTimeoutSec),
+                stall_timeout_sec=float(self.settings.stallTimeoutSec),
             )
             self.store.save(record)
         try:
@@ -178,6 +217,21 @@ class Service:
             raise StateError(f"session {record.name} [{record.id}] has no Claude session id to resume")
         return record
 
+    def _check_resumable(self, record: SessionRecord | None, fork: bool) -> None:
+        """Two Claude Code processes appending to one transcript would corrupt it; a fork writes a new one."""
+        if record is None or fork:
+            return
+        record = self._reconcile([record])[0]
+        if not record.status.is_terminal:
+            raise StateError(
+                f"session {record.name} [{record.id}] is still {record.status.value}",
+                hint="send it a message with: clawunits respond; or fork it with --fork",
+            )
+        if record.is_open:
+            # Completed but still open for follow-ups: close it, then its conversation continues here.
+            self._stop_unit(record)
+            self.store.update(record.id, lambda r: r.with_changes(waiting_for=None))
+
     # -- reading ---------------------------------------------------------------------------------------
 
     def get(self, ref: str) -> SessionRecord:
@@ -189,20 +243,24 @@ class Service:
         if status not in STATUS_FILTERS:
             raise InvalidInput(f"unknown status filter {status!r}", hint=f"one of: {', '.join(STATUS_FILTERS)}")
         records = self.store.all()
-        active = [r for r in records if not r.status.is_terminal]
+        active = [r for r in records if r.is_open]
         if active:
             fixed = {r.id: r for r in self._reconcile(active)}
             records = [fixed.get(r.id, r) for r in records]
         return [r for r in records if STATUS_FILTERS[status](r.status)]
 
     def _reconcile(self, records: list[SessionRecord]) -> list[SessionRecord]:
-        """Correct non-terminal records whose unit ended without the runner recording an exit."""
-        if all(r.status.is_terminal for r in records):
+        """Correct open records whose unit ended without the runner recording it.
+
+        A session still marked running or waiting becomes ``failed`` (SIGKILL, OOM, manager restart); a
+        completed session still marked open for follow-ups is closed.
+        """
+        if not any(r.is_open for r in records):
             return records
         listed = self.manager.list()
         out = []
         for record in records:
-            if record.status.is_terminal or listed.get(record.unit, ("", ""))[1] == "running":
+            if not record.is_open or listed.get(record.unit, ("", ""))[1] == "running":
                 out.append(record)
                 continue
             state = self.manager.state(record.unit)
@@ -210,12 +268,7 @@ class Service:
                 out.append(record)
                 continue
             reason = _lost_reason(state)
-            out.append(
-                self.store.update(
-                    record.id,
-                    lambda r, why=reason: None if r.status.is_terminal else _finish(r, Status.FAILED, why),
-                )
-            )
+            out.append(self.store.update(record.id, lambda r, why=reason: _close_lost(r, why)))
         return out
 
     def output(self, ref: str, lines: int = 50, full: bool = False) -> OutputView:
@@ -256,12 +309,66 @@ class Service:
             ),
         }
 
+    def resumable(self) -> list[SessionRecord]:
+        """Finished sessions that can be resumed (they have a Claude session id), newest first."""
+        done = [r for r in self.sessions() if r.status.is_terminal and r.claude_session_id]
+        done.sort(key=lambda r: r.completed_at or r.created_at, reverse=True)
+        return done[: self.settings.maxPersistedSessions]
+
     # -- control ---------------------------------------------------------------------------------------
+
+    def respond(self, ref: str, message: str, interrupt: bool = False, user_initiated: bool = False) -> RespondResult:
+        """Queue a message for a running session (durably) and wake its runner.
+
+        With ``interrupt`` the current turn is stopped first. Agent-initiated messages count against
+        ``maxAutoResponds``; a user-initiated one resets the count.
+        """
+        text = check_message(message)
+        record = self.get(ref)
+        if record.is_open and record.status.is_terminal and not self._unit_running(record):
+            record = self.store.update(record.id, lambda r: r.with_changes(waiting_for=None))
+        limit = self.settings.maxAutoResponds
+        # Under the record's lock, like the runner's closing on idle timeout: a message is either posted to
+        # an open session (and will be delivered) or refused, never left in a closed inbox.
+        with self.store.lock(record.id):
+            current = self.store.load(record.id)
+            _check_accepts_messages(current)
+            if not user_initiated and current.auto_responds >= limit:
+                raise LimitReached(
+                    f"⚠️ Auto-respond limit reached ({current.auto_responds}/{limit}). Ask the user to provide the "
+                    f"answer for session {record.name}. Then call claude_respond with their answer and set "
+                    "userInitiated: true to reset the counter."
+                )
+            posted = inbox_for(self.store.root, record.id).post(
+                text, interrupt=interrupt, user_initiated=user_initiated
+            )
+            count = 0 if user_initiated else current.auto_responds + 1
+            # The runner is about to work on it: report it running now, not the state of the last turn.
+            updated = current.with_changes(auto_responds=count, last_activity_at=utc_now_iso())
+            if current.waiting_for != "permission":
+                updated = updated.with_changes(status=Status.RUNNING, waiting_for=None, reason=None, completed_at=None)
+            self.store.save(updated)
+        self._wake(record)
+        return RespondResult(record=updated, message_id=posted.id, interrupted=interrupt)
+
+    def _unit_running(self, record: SessionRecord) -> bool:
+        state = self.manager.state(record.unit)
+        return state is not None and state.is_running and not state.has_exited
+
+    def _wake(self, record: SessionRecord) -> None:
+        """Tell the runner it has mail (SIGWINCH: ignored by default, so harmless if it is still starting)."""
+        # The runner also looks at its inbox every second; a lost wake-up only delays delivery.
+        with contextlib.suppress(SystemdError):
+            self.manager.kill(record.unit, signal.SIGWINCH, "main")
 
     def kill(self, ref: str) -> KillResult:
         """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout."""
         record = self.get(ref)
         if record.status.is_terminal:
+            if record.is_open:
+                # Its task is done; only the process waiting for follow-ups is left to stop.
+                self._stop_unit(record)
+                record = self.store.update(record.id, lambda r: r.with_changes(waiting_for=None))
             return KillResult(record, already_finished=True)
         before = record
         killed = self.store.update(
@@ -271,18 +378,33 @@ class Service:
         if killed.status is not Status.KILLED:
             return KillResult(killed, already_finished=True)
         try:
+            self._stop_unit(record)
+        except SystemdError:
+            self.store.update(record.id, lambda r: before)
+            raise
+        return KillResult(self.store.load(record.id), already_finished=False)
+
+    def _stop_unit(self, record: SessionRecord) -> None:
+        """Stop the unit and wait until none of its processes is left."""
+        try:
             self.manager.stop(record.unit, timeout=self.settings.stopTimeoutSec + 10)
         except SystemdError as e:
             if e.code != "no-such-unit":
-                self.store.update(record.id, lambda r: before)
                 raise
-        return KillResult(self.store.load(record.id), already_finished=False)
 
-    def wait(self, ref: str, timeout: float | None = None, interval: float = 0.2) -> SessionRecord:
-        """Block until the session has ended (or ``timeout`` seconds passed); returns its record."""
+    def wait(self, ref: str, timeout: float | None = None, until: str = "idle", interval: float = 0.2) -> SessionRecord:
+        """Block until the session waits for input or has ended (``until="end"``: has ended); returns it."""
+        if until not in ("idle", "end"):
+            raise InvalidInput(f"unknown wait condition {until!r}", hint="idle or end")
         record = self.get(ref)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not record.status.is_terminal:
+
+        def reached(r: SessionRecord) -> bool:
+            if until == "end":
+                return not r.is_open
+            return r.status.is_terminal or r.status is Status.WAITING
+
+        while not reached(record):
             if deadline is not None and time.monotonic() >= deadline:
                 raise StateError(f"session {record.name} [{record.id}] still {record.status.value} after {timeout:g}s")
             time.sleep(interval)
@@ -298,6 +420,26 @@ STATUS_FILTERS = {
     "failed": lambda s: s is Status.FAILED,
     "killed": lambda s: s is Status.KILLED,
 }
+
+
+def _check_accepts_messages(record: SessionRecord) -> None:
+    if not record.is_open:
+        raise StateError(
+            f"session {record.name} [{record.id}] is {record.status.value}; it takes no more messages",
+            hint=f"continue the conversation with: clawunits resume {record.name} 'your message'",
+        )
+    if not record.multi_turn and record.waiting_for != "permission":
+        raise StateError(
+            f"session {record.name} [{record.id}] is single-turn (--multi-turn-disabled); it takes no messages"
+        )
+
+
+def _close_lost(record: SessionRecord, reason: str) -> SessionRecord | None:
+    if not record.is_open:
+        return None
+    if record.status.is_terminal:
+        return record.with_changes(waiting_for=None)
+    return _finish(record, Status.FAILED, reason)
 
 
 def _finish(record: SessionRecord, status: Status, reason: str) -> SessionRecord:
@@ -349,10 +491,38 @@ def render_entry(rec: Record) -> str | None:
         return f"■ session {rec.get('status', 'ended')}" + (f": {reason}" if reason else "")
     if rec.type == LOG:
         return str(rec.get("text", "")) or None
+    if rec.type == MESSAGE_RECEIVED:
+        prefix = "↩️ answer" if rec.get("answers") else "↩️ message"
+        return f"{prefix}: {rec.get('text', '')}"
+    if rec.type == PERMISSION_REQUEST:
+        summary = rec.get("summary") or ""
+        return (
+            f"🔐 permission needed [{rec.get('requestId')}]: {rec.get('tool', '?')}"
+            + (f" — {summary}" if summary else "")
+            + " (respond allow / deny / a reason)"
+        )
+    if rec.type == PERMISSION_ANSWER:
+        reason = rec.get("reason")
+        return f"🔐 {rec.get('decision')}ed [{rec.get('requestId')}]" + (f": {reason}" if reason else "")
+    if rec.type == INTERRUPTED:
+        return f"⏹ turn interrupted ({rec.get('reason')})"
+    if rec.type == WATCHDOG:
+        return f"⚠️ watchdog: no sign of life for {rec.get('silentSec')}s, {rec.get('action')}"
     return None
 
 
 # -- input checks (one clear message each) -------------------------------------------------------------
+
+
+def check_message(message: str) -> str:
+    if not message or not message.strip():
+        raise InvalidInput("message is empty")
+    if "\0" in message:
+        raise InvalidInput("message contains a NUL byte")
+    size = len(message.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_PROMPT_BYTES:
+        raise InvalidInput(f"message is {size} bytes; the limit is {MAX_PROMPT_BYTES}")
+    return message
 
 
 def check_prompt(prompt: str) -> str:

@@ -164,6 +164,86 @@ def kill(ctx: click.Context, session: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("session")
+@click.argument("message")
+@click.option("--interrupt", is_flag=True, help="Stop the current turn first, then send the message.")
+@click.option("--user-initiated", is_flag=True, help="The message comes from a person: resets the auto-respond count.")
+@json_option
+@click.pass_context
+def respond(
+    ctx: click.Context, session: str, message: str, interrupt: bool, user_initiated: bool, as_json: bool
+) -> None:
+    """Send MESSAGE to a running session (MESSAGE "-" reads it from stdin).
+
+    Messages are queued durably and delivered in order after the current turn. While the session waits for a
+    permission answer, the message answers it: allow, deny, or any other text (a denial with that reason).
+    """
+    from clawunits import render
+
+    if message == "-":
+        message = sys.stdin.read()
+    res = _service(ctx).respond(session, message, interrupt=interrupt, user_initiated=user_initiated)
+    r = res.record
+    text = render.responded(r, message, res.interrupted)
+    data = {
+        "id": r.id,
+        "name": r.name,
+        "status": r.status.value,
+        "messageId": res.message_id,
+        "interrupted": res.interrupted,
+        "autoResponds": r.auto_responds,
+        "message": text,
+    }
+    _emit(as_json, data, text)
+
+
+@cli.command()
+@click.argument("session", required=False)
+@click.argument("prompt", required=False)
+@click.option("--list", "list_only", is_flag=True, help="List the sessions that can be resumed.")
+@click.option("--fork", is_flag=True, help="Continue in a new Claude session, leaving the original as it was.")
+@click.option("--name", help="Name of the new session (default: from the prompt).")
+@click.option("--workdir", help="Working directory (default: the resumed session's).")
+@click.option("--model", help="Model (default: the resumed session's).")
+@click.option("--max-budget-usd", type=float, help="Lifetime budget of the conversation (default: the session's).")
+@click.option("--multi-turn-disabled", is_flag=True, help="End after the first turn.")
+@click.option("--channel", "origin_channel", help="Origin channel for notifications.")
+@json_option
+@click.pass_context
+def resume(
+    ctx: click.Context, session: str | None, prompt: str | None, list_only: bool, fork: bool, as_json: bool, **opts: Any
+) -> None:
+    """Continue a finished session's conversation as a new session (or --list the resumable ones).
+
+    SESSION is a name, an id or a Claude session UUID; PROMPT defaults to "Continue where you left off."
+    """
+    from clawunits import render
+    from clawunits.api import LaunchRequest
+
+    service = _service(ctx)
+    if list_only:
+        records = service.resumable()
+        _emit(as_json, {"sessions": [r.to_json() for r in records], "count": len(records)}, render.resumable(records))
+        return
+    if not session:
+        raise click.UsageError("give a SESSION to resume, or --list")
+    record = service.launch(
+        LaunchRequest(
+            prompt=prompt or "Continue where you left off.",
+            name=opts["name"],
+            workdir=opts["workdir"],
+            model=opts["model"],
+            max_budget_usd=opts["max_budget_usd"],
+            multi_turn=not opts["multi_turn_disabled"],
+            origin_channel=opts["origin_channel"],
+            resume=session,
+            fork=fork,
+        )
+    )
+    _emit(as_json, record.to_json(), render.launched(record))
+
+
+@cli.command()
 @json_option
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
@@ -178,13 +258,14 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @cli.command()
 @click.argument("session")
 @click.option("--timeout", type=float, help="Give up after this many seconds (exit 4).")
+@click.option("--ended", is_flag=True, help="Wait until the session has ended, not just for its turn to finish.")
 @json_option
 @click.pass_context
-def wait(ctx: click.Context, session: str, timeout: float | None, as_json: bool) -> None:
-    """Wait until a session has ended; prints its final state."""
+def wait(ctx: click.Context, session: str, timeout: float | None, ended: bool, as_json: bool) -> None:
+    """Wait until a session waits for input or has ended; prints its state."""
     from clawunits import render
 
-    record = _service(ctx).wait(session, timeout=timeout)
+    record = _service(ctx).wait(session, timeout=timeout, until="end" if ended else "idle")
     _emit(as_json, record.to_json(), render.session_entry(record))
 
 

@@ -61,6 +61,10 @@ class Settings:
     passEnv: list[str] = field(default_factory=list)
     # Seconds systemd waits after SIGTERM before SIGKILL; the CLI needs 5 s to flush its transcript.
     stopTimeoutSec: float = 15
+    # A permission request nobody answers is denied after this long.
+    permissionTimeoutSec: float = 600
+    # A turn with no message from Claude Code for this long while no tool runs is interrupted (watchdog).
+    stallTimeoutSec: float = 600
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -79,6 +83,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "env": (dict,),
     "passEnv": (list,),
     "stopTimeoutSec": (int, float),
+    "permissionTimeoutSec": (int, float),
+    "stallTimeoutSec": (int, float),
 }
 
 
@@ -120,7 +126,7 @@ def _check_ranges(s: Settings, source: str) -> None:
         raise ConfigError(f"{source}: defaultBudgetUsd must be a positive number")
     if s.permissionMode not in PERMISSION_MODES:
         raise ConfigError(f"{source}: permissionMode must be one of {', '.join(PERMISSION_MODES)}")
-    for key in ("idleTimeoutMinutes", "stopTimeoutSec"):
+    for key in ("idleTimeoutMinutes", "stopTimeoutSec", "permissionTimeoutSec", "stallTimeoutSec"):
         value = getattr(s, key)
         if not math.isfinite(value) or value <= 0:
             raise ConfigError(f"{source}: {key} must be a positive number")

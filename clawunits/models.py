@@ -66,10 +66,29 @@ class SessionRecord:
     reason: str | None = None
     result_preview: str | None = None
     origin_channel: str | None = None
+    # Multi-turn: what a waiting session waits for ("question", "input", "permission") and the open request.
+    waiting_for: str | None = None
+    pending_permission: str | None = None
+    last_activity_at: str | None = None
+    auto_responds: int = 0
+    # What the conversation spent before this session (resumed sessions): the budget is a lifetime budget.
+    prior_cost_usd: float = 0.0
+    idle_timeout_minutes: float = 30.0
+    permission_timeout_sec: float = 600.0
+    stall_timeout_sec: float = 600.0
     schema: int = SCHEMA_VERSION
 
     def with_changes(self, **changes: Any) -> SessionRecord:
         return replace(self, **changes)
+
+    @property
+    def is_open(self) -> bool:
+        """Its runner takes messages: not finished, or completed but still open for follow-ups.
+
+        A multi-turn session whose turn finished the task (no question) is ``completed``; its runner stays
+        up, ``waiting_for`` "input", until a follow-up arrives or the idle timeout closes it.
+        """
+        return not self.status.is_terminal or (self.status is Status.COMPLETED and self.waiting_for == "input")
 
     @property
     def duration_ms(self) -> int | None:
@@ -118,6 +137,12 @@ class SessionRecord:
             "originChannel": self.origin_channel,
             "resumedFrom": self.resumed_from,
             "forked": self.forked,
+            "waitingFor": self.waiting_for,
+            "pendingPermission": self.pending_permission,
+            "lastActivityAt": self.last_activity_at,
+            "autoResponds": self.auto_responds,
+            "priorCostUsd": self.prior_cost_usd,
+            "idleTimeoutMinutes": self.idle_timeout_minutes,
         }
 
 

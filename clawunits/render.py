@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from clawunits.models import SessionRecord, Status
+from clawunits.models import SessionRecord, Status, parse_ts
 from clawunits.records import shorten
 
 RULE = "─" * 60
+WAITING_FOR = {
+    "question": "an answer (Claude asked a question)",
+    "input": "the next instruction (turn finished)",
+    "permission": "a permission answer (allow / deny / reason)",
+}
 
 
 def duration(ms: int | None) -> str:
@@ -66,8 +72,10 @@ def session_entry(r: SessionRecord) -> str:
         lines.append(f"   🔗 Claude ID: {r.claude_session_id}")
     if r.resumed_from:
         lines.append(f"   ↩️  Resumed from: {r.resumed_from}" + (" (forked)" if r.forked else ""))
-    if r.reason and r.status in (Status.FAILED, Status.KILLED):
-        lines.append(f"   ⚠️ {r.reason}")
+    if r.status is Status.WAITING and r.waiting_for:
+        lines.append(f"   ⏳ waiting for {WAITING_FOR.get(r.waiting_for, r.waiting_for)}")
+    if r.reason and r.status.is_terminal:
+        lines.append(f"   {'⚠️' if r.status is not Status.COMPLETED else '🏁'} {r.reason}")
     return "\n".join(lines)
 
 
@@ -78,6 +86,34 @@ def session_list(records: list[SessionRecord]) -> str:
 def output(r: SessionRecord, lines: list[str]) -> str:
     head = f"Session: {r.name} [{r.id}] | Status: {r.status.value.upper()} | Duration: {duration(r.duration_ms)}"
     return "\n".join([head, RULE, "\n".join(lines) if lines else "(no output yet)"])
+
+
+def responded(r: SessionRecord, message: str, interrupted: bool) -> str:
+    lines = [f"Message sent to session {r.name} [{r.id}]."]
+    if interrupted:
+        lines.append("  (interrupted current turn first)")
+    lines += [f"  Message: {quoted_prompt(message, 80)}", "Use clawunits output to see the response."]
+    return "\n".join(lines)
+
+
+def ago(ts: str | None) -> str:
+    if not ts:
+        return "some time ago"
+    return f"{duration(int((datetime.now(UTC) - parse_ts(ts)).total_seconds() * 1000))} ago"
+
+
+def resumable(records: list[SessionRecord]) -> str:
+    if not records:
+        return "No resumable sessions found. Sessions are persisted after completion."
+    lines = ["Resumable sessions:"]
+    for r in records:
+        lines += [
+            f"  {r.name} — {r.status.value} {ago(r.completed_at)}",
+            f"    Claude ID: {r.claude_session_id}",
+            f"    📁 {r.workdir}",
+            f"    📝 {quoted_prompt(r.prompt, 60)}",
+        ]
+    return "\n".join(lines)
 
 
 def killed(r: SessionRecord, already: bool) -> str:

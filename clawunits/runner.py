@@ -1,9 +1,14 @@
 """The session runner: ``python -m clawunits.runner SESSION_ID`` is the ExecStart of every session unit.
 
 It drives one Claude Code session through ``ClaudeSDKClient`` and prints one JSON record per line on
-stdout, which journald keeps. It updates the session's store record as it goes (Claude session id, cost,
-final status) so listing sessions never has to read the journal. SIGTERM (``clawunits kill``,
-``systemctl --user stop``) ends the session gracefully and still prints ``exit``.
+stdout, which journald keeps. It updates the session's store record as it goes (Claude session id, status,
+cost) so listing sessions never has to read the journal.
+
+Multi-turn: after each turn the runner prints ``waiting`` and takes the next messages from the session's
+durable inbox (``clawunits respond`` posts there and wakes the runner with SIGWINCH, whose default action is
+to do nothing, so an early signal cannot kill a runner that is still starting). The session ends after its
+first turn when multi-turn is disabled, after ``idle_timeout_minutes`` without activity, on a fatal result
+(budget, API error), or on SIGTERM (``clawunits kill``, ``systemctl --user stop``), which still prints ``exit``.
 
 This is the only module that imports claude-agent-sdk.
 """
@@ -17,8 +22,8 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +31,8 @@ from claude_agent_sdk import (
     AssistantMessage,
     ClaudeAgentOptions,
     ClaudeSDKClient,
+    PermissionResultAllow,
+    PermissionResultDeny,
     ResultMessage,
     SystemMessage,
     TextBlock,
@@ -36,7 +43,9 @@ from claude_agent_sdk import (
 
 from clawunits import records as R
 from clawunits.config import state_dir
+from clawunits.inbox import Entry, Inbox, inbox_for
 from clawunits.models import SessionRecord, Status
+from clawunits.naming import new_id
 from clawunits.records import RecordWriter, shorten, summarize_tool_input, summarize_tool_result, utc_now_iso
 from clawunits.store import Store
 
@@ -46,6 +55,17 @@ T = TypeVar("T")
 STREAM_BUFFER_BYTES = 64 * 1024 * 1024
 STDERR_TAIL = 20
 PREVIEW_CHARS = 500
+MAIL_POLL_SEC = 1.0
+INTERRUPT_ATTEMPTS = 5
+INTERRUPT_WAIT_SEC = 2.0
+CONTINUE_PROMPT = "Continue where you left off."
+# Why a turn was cut short: a message with --interrupt, the watchdog's interrupt, the watchdog's CLI restart.
+BY_MESSAGE, WATCHDOG, RESTART = "message", "watchdog", "restart"
+ASK_TOOL = "AskUserQuestion"
+# An interrupted turn ends with one of these: drained, not a failure.
+ABORTED = frozenset({"aborted_streaming", "aborted_tools"})
+ALLOW_WORDS = frozenset({"allow", "yes", "y", "approve", "ok", "allowed"})
+DENY_WORDS = frozenset({"deny", "no", "n", "reject", "denied"})
 
 
 class Stopped(Exception):
@@ -59,64 +79,182 @@ class Outcome:
     cause: str
 
 
-def build_options(record: SessionRecord, stderr: Any) -> ClaudeAgentOptions:
+@dataclass
+class Turn:
+    """One turn in flight: its result arrives in ``done``; ``interrupted`` says why it may end early."""
+
+    done: asyncio.Future[ResultMessage]
+    last_text: str = ""
+    asked: list[str] = field(default_factory=list)
+    interrupt_reason: str | None = None
+
+
+@dataclass
+class PendingPermission:
+    request_id: str
+    since_ns: int
+    answer: asyncio.Future[str]
+
+
+def build_options(record: SessionRecord, stderr: Any, can_use_tool: Any, resume: str | None) -> ClaudeAgentOptions:
     """SDK options for this session: Claude Code's own system prompt and the user's settings."""
     system_prompt: dict[str, str] = {"type": "preset", "preset": "claude_code"}
     if record.system_prompt:
         system_prompt["append"] = record.system_prompt
+    remaining = max(0.0, record.budget_usd - record.prior_cost_usd - record.cost_usd)
     return ClaudeAgentOptions(
         cwd=record.workdir,
         model=record.model,
         permission_mode=record.permission_mode,  # type: ignore[arg-type]
         allowed_tools=list(record.allowed_tools),
-        max_budget_usd=record.budget_usd,
+        # The CLI's budget counts only its own process: pass what the conversation has left.
+        max_budget_usd=round(remaining, 6),
         system_prompt=system_prompt,  # type: ignore[arg-type]
         setting_sources=["user", "project", "local"],
-        resume=record.resume_claude_session_id,
-        fork_session=record.forked,
+        resume=resume,
+        fork_session=record.forked and resume == record.resume_claude_session_id,
         max_buffer_size=STREAM_BUFFER_BYTES,
         stderr=stderr,
+        can_use_tool=can_use_tool,
         cli_path=os.environ.get("CLAWUNITS_CLAUDE_PATH") or None,
     )
 
 
-class Runner:
-    """One session: connect, send the prompt, turn SDK messages into records, end with ``exit``."""
+def is_question(text: str) -> bool:
+    """Does the turn's final text end by asking the user something?"""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return False
+    return lines[-1].rstrip("*_`'\" )]").endswith("?")
 
-    def __init__(self, record: SessionRecord, store: Store, out: RecordWriter) -> None:
+
+class Runner:
+    """One session: connect, run turns, turn SDK messages into records, end with ``exit``."""
+
+    def __init__(self, record: SessionRecord, store: Store, out: RecordWriter, inbox: Inbox) -> None:
         self.record = record
         self.store = store
         self.out = out
+        self.inbox = inbox
         self.stop = asyncio.Event()
+        self.mail = asyncio.Event()
+        self.new_messages = asyncio.Event()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self.tool_names: dict[str, str] = {}
-        self.claude_session_id: str | None = None
-        self.cost_baseline = self._resumed_cost()
-        self.last_total_cost = self.cost_baseline
-        self.last_text = ""
-        self.turn_done: asyncio.Future[ResultMessage] | None = None
+        self.open_tools: set[str] = set()
+        self.claude_session_id: str | None = record.claude_session_id
+        self.cost_baseline = record.prior_cost_usd
+        self.last_total_cost = record.prior_cost_usd + record.cost_usd
+        self.last_text = record.result_preview or ""
+        self.turn: Turn | None = None
+        self.permission: PendingPermission | None = None
+        self.interrupted_for: set[str] = set()
+        # asyncio keeps only weak references to tasks: hold the fire-and-forget ones until they finish.
+        self.background: set[asyncio.Task[bool]] = set()
+        self.last_message_at = time.monotonic()
+        self.client: ClaudeSDKClient | None = None
+        self.reader: asyncio.Task[None] | None = None
 
     # -- the session -----------------------------------------------------------------------------------
 
     async def run(self) -> Outcome:
-        client = ClaudeSDKClient(build_options(self.record, self._on_stderr))
-        reader: asyncio.Task[None] | None = None
+        helpers = [asyncio.create_task(self._watch_mail()), asyncio.create_task(self._watchdog())]
         try:
-            await self._unless_stopped(client.connect())
-            reader = asyncio.create_task(self._read(client))
-            self.turn_done = asyncio.get_running_loop().create_future()
-            await client.query(self.record.prompt)
-            result = await self._unless_stopped(self._turn_result(reader))
-            return self._outcome_of(result)
+            resume = self.claude_session_id or self.record.resume_claude_session_id
+            await self._unless_stopped(self._connect(resume))
+            # A runner restarted after a crash continues the conversation; it does not resend the prompt.
+            first = None if self.record.claude_session_id else self.record.prompt
+            return await self._conversation(first)
         except Stopped:
             return Outcome(Status.KILLED, "stopped by SIGTERM", "killed")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any SDK/CLI failure ends the session as failed
             return self._failure(e)
         finally:
-            if reader is not None:
-                reader.cancel()
+            for task in helpers:
+                task.cancel()
+            await self._disconnect()
+
+    async def _conversation(self, first_prompt: str | None) -> Outcome:
+        content: list[str] | None = [first_prompt] if first_prompt else await self._take_messages()
+        while True:
+            if content is None:
+                minutes = self.record.idle_timeout_minutes
+                idle = Outcome(Status.COMPLETED, f"idle-timeout: no activity for {minutes:g} minutes", "idle-timeout")
+                if self._close(idle):
+                    return idle
+                content = await self._take_messages(wait=False)  # a message arrived just in time
+            if not content:
+                content = await self._take_messages()
+                continue
+            turn = await self._run_turn(content)
+            result = turn.done.result()
+            if turn.interrupt_reason and _aborted(result):
+                # The interrupted turn's result is drained here; it is not a failure.
+                self.out.emit(R.INTERRUPTED, reason=turn.interrupt_reason)
+                if turn.interrupt_reason == RESTART:
+                    await self._disconnect()
+                    await self._unless_stopped(self._connect(self.claude_session_id))
+                content = await self._take_messages(wait=False)
+                if not content and turn.interrupt_reason in (WATCHDOG, RESTART):
+                    content = [CONTINUE_PROMPT]
+                if content:
+                    continue
+            else:
+                fatal = self._fatal_outcome(result)
+                if fatal is not None:
+                    return fatal
+                if not self.record.multi_turn:
+                    return Outcome(Status.COMPLETED, "task finished", "completed")
+            self._announce_waiting(turn)
+            content = await self._take_messages(wait=True)
+
+    async def _run_turn(self, content: list[str]) -> Turn:
+        assert self.client is not None
+        loop = asyncio.get_running_loop()
+        self.turn = turn = Turn(done=loop.create_future())
+        self.last_message_at = time.monotonic()
+        self._update(
+            lambda r: (
+                r.with_changes(
+                    status=Status.RUNNING,
+                    waiting_for=None,
+                    reason=None,
+                    completed_at=None,
+                    last_activity_at=utc_now_iso(),
+                )
+                if r.is_open
+                else r
+            )
+        )
+        await self.client.query(_user_message(content) if len(content) > 1 else content[0])
+        try:
+            await self._unless_stopped(self._await_result(turn))
+        finally:
+            self.turn = None
+        return turn
+
+    async def _await_result(self, turn: Turn) -> None:
+        reader = self.reader
+        assert reader is not None
+        await asyncio.wait({turn.done, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if not turn.done.done():
+            reader.result()  # re-raises the reader's error
+            raise RuntimeError("Claude Code ended the stream before the turn finished")
+
+    async def _connect(self, resume: str | None) -> None:
+        can_use_tool = None if self.record.permission_mode == "bypassPermissions" else self._can_use_tool
+        self.client = ClaudeSDKClient(build_options(self.record, self._on_stderr, can_use_tool, resume))
+        await self.client.connect()
+        self.reader = asyncio.create_task(self._read(self.client))
+
+    async def _disconnect(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            self.reader = None
+        if self.client is not None:
             with contextlib.suppress(Exception):
-                await client.disconnect()
+                await self.client.disconnect()
+            self.client = None
 
     async def _unless_stopped(self, work: Awaitable[T]) -> T:
         """Await ``work`` unless a stop signal comes first (then raise :class:`Stopped`)."""
@@ -133,17 +271,151 @@ class Runner:
             await task
         raise Stopped
 
-    async def _turn_result(self, reader: asyncio.Task[None]) -> ResultMessage:
-        assert self.turn_done is not None
-        await asyncio.wait({self.turn_done, reader}, return_when=asyncio.FIRST_COMPLETED)
-        if self.turn_done.done():
-            return self.turn_done.result()
-        reader.result()  # re-raises the reader's error
-        raise RuntimeError("Claude Code ended the stream before the turn finished")
-
     async def _read(self, client: ClaudeSDKClient) -> None:
         async for message in client.receive_messages():
+            self.last_message_at = time.monotonic()
             self._handle(message)
+
+    # -- inbox -----------------------------------------------------------------------------------------
+
+    async def _take_messages(self, wait: bool = True) -> list[str] | None:
+        """Deliver every queued message as the next turn's content; None when the idle timeout expired."""
+        deadline = time.monotonic() + self.record.idle_timeout_minutes * 60
+        while True:
+            # Cleared before looking, so mail that arrives while we look still wakes the wait below.
+            self.new_messages.clear()
+            taken = [e for e in (self.inbox.take(entry) for entry in self.inbox.pending()) if e is not None]
+            if taken:
+                return self._delivered(taken)
+            if not wait:
+                return []
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            waiter = asyncio.create_task(self.new_messages.wait())
+            try:
+                await self._unless_stopped(asyncio.wait({waiter}, timeout=min(left, MAIL_POLL_SEC)))
+            finally:
+                waiter.cancel()
+
+    def _delivered(self, taken: list[Entry]) -> list[str]:
+        for entry in taken:
+            msg = entry.message
+            # Recorded before it is sent: after a crash the journal decides what counts as delivered.
+            self.out.emit(
+                R.MESSAGE_RECEIVED,
+                messageId=msg.id,
+                text=shorten(msg.text, 200),
+                interrupt=msg.interrupt,
+                userInitiated=msg.user_initiated,
+            )
+        self._update(lambda r: r.with_changes(last_activity_at=utc_now_iso()))
+        contents = [e.message.text for e in taken]
+        for entry in taken:
+            self.inbox.delivered(entry)
+        return contents
+
+    async def _watch_mail(self) -> None:
+        """Route new mail: answers to an open permission request, interrupts; wake the turn loop."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.mail.wait(), timeout=MAIL_POLL_SEC)
+            self.mail.clear()
+            pending = self.inbox.pending()
+            if not pending:
+                continue
+            if self.permission is not None:
+                self._answer_permission(pending)
+                continue
+            for entry in pending:
+                if entry.message.interrupt and entry.message.id not in self.interrupted_for and self.turn is not None:
+                    self.interrupted_for.add(entry.message.id)
+                    self.background.add(task := asyncio.create_task(self._interrupt(self.turn, BY_MESSAGE)))
+                    task.add_done_callback(self.background.discard)
+            self.new_messages.set()
+
+    async def _interrupt(self, turn: Turn, reason: str) -> bool:
+        """Interrupt the turn and wait for its result; repeat when the interrupt landed too early."""
+        turn.interrupt_reason = turn.interrupt_reason or reason
+        for _ in range(INTERRUPT_ATTEMPTS):
+            if turn.done.done() or self.client is None:
+                return True
+            with contextlib.suppress(Exception):
+                await self.client.interrupt()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(turn.done), timeout=INTERRUPT_WAIT_SEC)
+                return True
+        return turn.done.done()
+
+    # -- permissions -----------------------------------------------------------------------------------
+
+    async def _can_use_tool(self, tool: str, tool_input: dict[str, Any], _ctx: Any) -> Any:
+        request_id = new_id()[:6]
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.permission = PendingPermission(request_id, time.time_ns(), answer)
+        self.out.emit(R.PERMISSION_REQUEST, requestId=request_id, tool=tool, summary=summarize_tool_input(tool_input))
+        self._update(
+            lambda r: r.with_changes(status=Status.WAITING, waiting_for="permission", pending_permission=request_id)
+        )
+        timeout = self.record.permission_timeout_sec
+        try:
+            text = await asyncio.wait_for(answer, timeout=timeout)
+        except TimeoutError:
+            text = f"deny no answer within {timeout:g} seconds"
+        finally:
+            self.permission = None
+        allow, reason = _decision(text)
+        self.out.emit(R.PERMISSION_ANSWER, requestId=request_id, decision="allow" if allow else "deny", reason=reason)
+        self._update(
+            lambda r: r.with_changes(
+                status=Status.RUNNING if not r.status.is_terminal else r.status,
+                waiting_for=None,
+                pending_permission=None,
+                last_activity_at=utc_now_iso(),
+            )
+        )
+        self.last_message_at = time.monotonic()
+        if allow:
+            return PermissionResultAllow(updated_input=tool_input)
+        return PermissionResultDeny(message=reason or "The user denied this tool call.")
+
+    def _answer_permission(self, pending: list[Entry]) -> None:
+        perm = self.permission
+        assert perm is not None
+        # Only a message posted after the request answers it; older mail is for the next turn.
+        for entry in pending:
+            if entry.message.posted_ns < perm.since_ns:
+                continue
+            taken = self.inbox.take(entry)
+            if taken is None:
+                continue
+            self.out.emit(R.MESSAGE_RECEIVED, messageId=entry.message.id, text=shorten(entry.message.text, 200),
+                          answers=perm.request_id)  # fmt: skip
+            self.inbox.delivered(taken)
+            if not perm.answer.done():
+                perm.answer.set_result(entry.message.text)
+            return
+
+    # -- watchdog --------------------------------------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        """Interrupt a turn that went silent while no tool runs; if that fails, restart the CLI with resume."""
+        stall = self.record.stall_timeout_sec
+        while True:
+            await asyncio.sleep(min(5.0, max(0.2, stall / 10)))
+            turn = self.turn
+            silent = time.monotonic() - self.last_message_at
+            if turn is None or turn.done.done() or self.open_tools or self.permission or silent < stall:
+                continue
+            self.out.emit(R.WATCHDOG, action="interrupt", silentSec=round(silent, 1))
+            if await self._interrupt(turn, WATCHDOG):
+                continue
+            # The CLI does not answer: abandon the turn; the turn loop restarts the CLI with resume.
+            self.out.emit(R.WATCHDOG, action="restart", silentSec=round(time.monotonic() - self.last_message_at, 1))
+            turn.interrupt_reason = RESTART
+            self.open_tools.clear()
+            if not turn.done.done():
+                turn.done.set_result(_synthetic_abort())
 
     # -- messages to records ---------------------------------------------------------------------------
 
@@ -155,13 +427,15 @@ class Runner:
             for block in msg.content:
                 if isinstance(block, TextBlock) and block.text.strip():
                     self.last_text = block.text
+                    if self.turn is not None:
+                        self.turn.last_text = block.text
                     self.out.emit(R.TEXT, text=block.text)
                 elif isinstance(block, ToolUseBlock):
-                    self.tool_names[block.id] = block.name
-                    self.out.emit(R.TOOL_USE, id=block.id, tool=block.name, summary=summarize_tool_input(block.input))
+                    self._on_tool_use(block)
         elif isinstance(msg, UserMessage) and isinstance(msg.content, list):
             for block in msg.content:
                 if isinstance(block, ToolResultBlock):
+                    self.open_tools.discard(block.tool_use_id)
                     self.out.emit(
                         R.TOOL_RESULT,
                         id=block.tool_use_id,
@@ -171,6 +445,15 @@ class Runner:
                     )
         elif isinstance(msg, ResultMessage):
             self._on_result(msg)
+
+    def _on_tool_use(self, block: ToolUseBlock) -> None:
+        self.tool_names[block.id] = block.name
+        self.open_tools.add(block.id)
+        self.out.emit(R.TOOL_USE, id=block.id, tool=block.name, summary=summarize_tool_input(block.input))
+        if block.name == ASK_TOOL and self.turn is not None:
+            questions = block.input.get("questions") if isinstance(block.input, dict) else None
+            texts = [str(q.get("question", "")) for q in questions or [] if isinstance(q, dict)]
+            self.turn.asked.extend(t for t in texts if t) if texts else self.turn.asked.append("(question)")
 
     def _on_init(self, data: dict[str, Any]) -> None:
         sid = data.get("session_id")
@@ -198,8 +481,8 @@ class Runner:
     def _on_result(self, msg: ResultMessage) -> None:
         total = float(msg.total_cost_usd or 0.0)
         turn_cost = max(0.0, total - self.last_total_cost)
-        self.last_total_cost = total
-        own_cost = round(max(0.0, total - self.cost_baseline), 6)
+        self.last_total_cost = max(total, self.last_total_cost)
+        own_cost = self._own_cost()
         fields: dict[str, Any] = {
             "subtype": msg.subtype,
             "isError": bool(msg.is_error),
@@ -216,20 +499,45 @@ class Runner:
             fields["errors"] = [shorten(str(e), 300) for e in msg.errors[:5]]
         if getattr(msg, "api_error_status", None):
             fields["apiErrorStatus"] = msg.api_error_status
+        if self.turn is not None and self.turn.interrupt_reason and _aborted(msg):
+            fields["interrupted"] = True
         self.out.emit(R.TURN_END, **fields)
         preview = self.last_text[-PREVIEW_CHARS:] if self.last_text else None
-        self._update(lambda r: r.with_changes(cost_usd=own_cost, num_turns=r.num_turns + 1, result_preview=preview))
-        if self.turn_done is not None and not self.turn_done.done():
-            self.turn_done.set_result(msg)
+        self._update(
+            lambda r: r.with_changes(
+                cost_usd=own_cost, num_turns=r.num_turns + 1, result_preview=preview, last_activity_at=utc_now_iso()
+            )
+        )
+        if self.turn is not None and not self.turn.done.done():
+            self.turn.done.set_result(msg)
+
+    def _announce_waiting(self, turn: Turn) -> None:
+        """After a turn: a question to the user (``waiting``), or a finished task (``completed``, still open).
+
+        Either way the runner stays up for follow-up messages until the idle timeout.
+        """
+        question = bool(turn.asked) or is_question(turn.last_text)
+        fields: dict[str, Any] = {"question": question, "text": shorten(turn.last_text, 300) if turn.last_text else ""}
+        if turn.asked:
+            fields["asked"] = [shorten(q, 200) for q in turn.asked[:5]]
+        self.out.emit(R.WAITING, **fields)
+        now = utc_now_iso()
+        if question:
+            change = {"status": Status.WAITING, "waiting_for": "question", "last_activity_at": now}
+        else:
+            change = {"status": Status.COMPLETED, "waiting_for": "input", "reason": "task finished",
+                      "completed_at": now, "last_activity_at": now}  # fmt: skip
+        self._update(lambda r: r.with_changes(**change) if r.is_open else r)
 
     def _on_stderr(self, line: str) -> None:
         self.stderr_tail.append(shorten(line, 200))
 
     # -- outcomes --------------------------------------------------------------------------------------
 
-    def _outcome_of(self, result: ResultMessage) -> Outcome:
+    def _fatal_outcome(self, result: ResultMessage) -> Outcome | None:
+        """A result that ends the session, or None when the conversation can go on."""
         if result.subtype == "success" and not result.is_error:
-            return Outcome(Status.COMPLETED, "task finished", "completed")
+            return None
         detail = "; ".join(str(e) for e in (getattr(result, "errors", None) or [])) or str(result.result or "")
         if result.subtype == "error_max_budget_usd":
             return Outcome(Status.FAILED, f"budget exhausted: {shorten(detail, 200)}", "budget")
@@ -246,24 +554,29 @@ class Runner:
         self.out.emit(R.ERROR, **fields)
         return Outcome(Status.FAILED, message, "crash")
 
+    def _close(self, outcome: Outcome) -> bool:
+        """Close the session for messages, unless one is waiting in the inbox (checked under the record's
+        lock, which ``clawunits respond`` holds while it posts). Returns whether it closed."""
+        closed = False
+
+        def change(r: SessionRecord) -> SessionRecord | None:
+            nonlocal closed
+            if self.inbox.pending():
+                return None
+            closed = True
+            return _closed(r, outcome)
+
+        self._update(change)
+        return closed
+
     def finish(self, outcome: Outcome) -> Outcome:
         """Record the final state (unless ``clawunits kill`` already did) and print ``exit``."""
-        final = self._update(
-            lambda r: (
-                r
-                if r.status.is_terminal
-                else r.with_changes(status=outcome.status, reason=outcome.reason, completed_at=utc_now_iso())
-            )
-        )
+        final = self._update(lambda r: _closed(r, outcome))
         if final is not None and final.status.is_terminal:
             # `clawunits kill` records its verdict before stopping the unit; the journal agrees with it.
             outcome = Outcome(final.status, final.reason or outcome.reason, outcome.cause)
         self.out.emit(
-            R.EXIT,
-            status=outcome.status.value,
-            reason=outcome.reason,
-            cause=outcome.cause,
-            costUsd=self._own_cost(),
+            R.EXIT, status=outcome.status.value, reason=outcome.reason, cause=outcome.cause, costUsd=self._own_cost()
         )
         return outcome
 
@@ -272,22 +585,83 @@ class Runner:
 
     # -- store -----------------------------------------------------------------------------------------
 
-    def _update(self, change: Any) -> SessionRecord | None:
+    def _update(self, change: Callable[[SessionRecord], SessionRecord]) -> SessionRecord | None:
         """Write to the session's record; a store failure is reported, never fatal to the session."""
         try:
-            return self.store.update(self.record.id, change)
-        except Exception as e:
+            self.record = self.store.update(self.record.id, change)
+            return self.record
+        except Exception as e:  # noqa: BLE001
             self.out.emit(R.ERROR, message=shorten(f"could not update the session record: {e}", 300))
             return None
 
-    def _resumed_cost(self) -> float:
-        """The Claude CLI restores a resumed session's cumulative cost; count only what this session adds."""
-        if not self.record.resumed_from:
-            return 0.0
-        try:
-            return self.store.resolve(self.record.resumed_from).cost_usd
-        except Exception:
-            return 0.0
+
+def _closed(r: SessionRecord, outcome: Outcome) -> SessionRecord:
+    """The record of a session that ends with ``outcome`` (a verdict already recorded, e.g. killed, stays)."""
+    if r.status is Status.COMPLETED and r.waiting_for == "input":
+        # The task was done already; the session now closes for follow-ups too.
+        idle = outcome.cause == "idle-timeout"
+        return r.with_changes(waiting_for=None, reason=outcome.reason if idle else r.reason)
+    if r.status.is_terminal:
+        return r
+    return r.with_changes(
+        status=outcome.status,
+        reason=outcome.reason,
+        completed_at=utc_now_iso(),
+        waiting_for=None,
+        pending_permission=None,
+    )
+
+
+def _user_message(texts: list[str]) -> AsyncIterator[dict[str, Any]]:
+    """Several queued messages as one user turn, one text block each, in the order they were posted."""
+
+    async def gen() -> AsyncIterator[dict[str, Any]]:
+        yield {
+            "type": "user",
+            "message": {"role": "user", "content": [{"type": "text", "text": t} for t in texts]},
+            "parent_tool_use_id": None,
+        }
+
+    return gen()
+
+
+def _aborted(result: ResultMessage) -> bool:
+    return result.terminal_reason in ABORTED or result.subtype == "error_during_execution"
+
+
+def _decision(text: str) -> tuple[bool, str]:
+    """``allow``/``deny`` (and synonyms), or any other text: a denial with that text as the reason."""
+    words = text.strip().split(maxsplit=1)
+    first = words[0].lower().rstrip(".!,") if words else ""
+    rest = words[1] if len(words) > 1 else ""
+    if first in ALLOW_WORDS:
+        return True, ""
+    if first in DENY_WORDS:
+        return False, rest
+    return False, text.strip()
+
+
+def _synthetic_abort() -> ResultMessage:
+    return ResultMessage(
+        subtype="error_during_execution",
+        duration_ms=0,
+        duration_api_ms=0,
+        is_error=True,
+        num_turns=0,
+        session_id="",
+        terminal_reason="aborted_streaming",
+    )
+
+
+def _delivered_ids(unit: str) -> set[str]:
+    """Message ids this session's journal shows as delivered (``message_received``)."""
+    from clawunits import journal
+
+    try:
+        batch = journal.read_after(unit)
+    except Exception:  # noqa: BLE001 - without the journal, nothing counts as delivered: requeue
+        return set()
+    return {str(r.get("messageId")) for r in batch.records if r.type == R.MESSAGE_RECEIVED}
 
 
 def reap_strays(grace: float = 2.0) -> int:
@@ -328,10 +702,8 @@ def _cgroup_procs_file() -> Path | None:
     paths = dict(line.split(":", 2)[1:] for line in lines if line.count(":") >= 2)
     candidates = []
     if "" in paths:  # the cgroup2 hierarchy, mounted at /sys/fs/cgroup or /sys/fs/cgroup/unified
-        candidates += [
-            Path("/sys/fs/cgroup/unified") / paths[""].lstrip("/"),
-            Path("/sys/fs/cgroup") / paths[""].lstrip("/"),
-        ]
+        rel = paths[""].lstrip("/")
+        candidates += [Path("/sys/fs/cgroup/unified") / rel, Path("/sys/fs/cgroup") / rel]
     if "name=systemd" in paths:
         candidates.append(Path("/sys/fs/cgroup/systemd") / paths["name=systemd"].lstrip("/"))
     for base in candidates:
@@ -346,14 +718,18 @@ async def _main(session_id: str) -> int:
     out = RecordWriter()
     try:
         record = store.load(session_id)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - no record, no session: say why in the journal and fail
         out.emit(R.ERROR, message=shorten(f"cannot load session {session_id}: {e}", 300))
         out.emit(R.EXIT, status=Status.FAILED.value, reason="session record unreadable", cause="crash", costUsd=0.0)
         return 1
-    runner = Runner(record, store, out)
+    inbox = inbox_for(store.root, session_id)
+    if inbox.in_flight():
+        inbox.recover(_delivered_ids(record.unit))
+    runner = Runner(record, store, out, inbox)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, runner.stop.set)
+    loop.add_signal_handler(signal.SIGWINCH, runner.mail.set)
     outcome = runner.finish(await runner.run())
     reap_strays()
     return 1 if outcome.status is Status.FAILED else 0

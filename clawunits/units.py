@@ -286,7 +286,7 @@ class UserManager:
                     msg.process_reply(False)
                     _id, job, _unit, result = msg.body
                     jobs[bytes(job)] = _text(result)
-                except Exception:
+                except Exception:  # noqa: BLE001 - an exception must never escape into sd-bus
                     pass
 
             # pystemd hands the callback to C without taking a reference; it must live as long as the bus.

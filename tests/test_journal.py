@@ -229,7 +229,7 @@ class Follower:
                 self.records.append(r)
                 if r.seq == self.until_seq:
                     break
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread, which re-raises it
             self.error = e
         finally:
             gen.close()

@@ -74,7 +74,7 @@ def test_sigterm_lets_claude_code_flush_its_transcript(claw: Claw) -> None:
 
 def test_completed_session_leaves_no_stray_process(claw: Claw) -> None:
     (claw.workdir / "spawn.sh").write_text("nohup sleep 600 >/dev/null 2>&1 &\necho spawned $!\n")
-    launched = claw.launch("[[bash: sh spawn.sh]]", "--name", "spawner")
+    launched = claw.launch("[[bash: sh spawn.sh]]", "--name", "spawner", "--multi-turn-disabled")
     final = claw.wait(launched["id"])
     assert final["status"] == "completed"
     result = next(r for r in claw.journal(launched["unit"]) if r["type"] == "tool_result")

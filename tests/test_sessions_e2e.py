@@ -37,15 +37,15 @@ def test_launch_returns_at_once_and_session_completes(claw: Claw) -> None:
 
     records = claw.journal(launched["unit"])
     types = [r["type"] for r in records]
-    assert types[0] == "started" and types[-1] == "exit", types
+    # Multi-turn by default: the task is done (no question), the session is completed and stays open.
+    assert types == ["started", "text", "turn_end", "waiting"], types
+    assert records[-1]["question"] is False
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
     assert records[0]["claudeSessionId"] == final["claudeSessionId"]
     assert records[0]["cwd"] == str(claw.workdir)
     turn_end = next(r for r in records if r["type"] == "turn_end")
     assert turn_end["subtype"] == "success" and turn_end["isError"] is False
     assert turn_end["costUsd"] == final["costUsd"] and turn_end["turnCostUsd"] == final["costUsd"]
-    assert records[-1]["status"] == "completed"
-
     out = claw.json("output", launched["id"])
     assert "Scripted reply: say hello" in out["lines"]
     assert out["status"] == "completed" and out["result"]["subtype"] == "success"
@@ -68,6 +68,12 @@ def test_launch_returns_at_once_and_session_completes(claw: Claw) -> None:
     ):
         assert key in s
     assert s["status"] == "completed" and s["claudeSessionId"] == final["claudeSessionId"]
+
+    # Closing the open session stops its idle runner; the journal ends with the exit record.
+    closed = claw.json("kill", launched["id"])
+    assert closed["alreadyFinished"] is True and closed["status"] == "completed"
+    last = claw.journal(launched["unit"])[-1]
+    assert last["type"] == "exit" and last["status"] == "completed"
 
 
 def test_bash_tool_really_runs_and_is_summarized(claw: Claw) -> None:
@@ -198,7 +204,7 @@ def test_stats_survive_from_the_store(claw: Claw) -> None:
 
 
 def test_output_lines_and_full(claw: Claw) -> None:
-    launched = claw.launch("[[long: 3000]] many lines", "--name", "long-text")
+    launched = claw.launch("[[long: 3000]] many lines", "--name", "long-text", "--multi-turn-disabled")
     claw.wait(launched["id"])
     full = claw.json("output", launched["id"], "--full")
     last = claw.json("output", launched["id"], "--lines", "1")
