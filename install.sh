@@ -170,7 +170,9 @@ install_units() {
         dest="$UNIT_DIR/$name"
         text="$(<"$f")"
         tmp="$(mktemp "$UNIT_DIR/.$name.XXXXXX")"
-        printf '%s\n' "${text//@CLAWUNITS@/"$CLAW"}" >"$tmp"
+        text="${text//@CLAWUNITS@/"$CLAW"}"
+        text="${text//@DOCS@/"$REPO/docs"}"
+        printf '%s\n' "${text//@PATH@/"$PATH"}" >"$tmp"
         if cmp -s "$tmp" "$dest"; then
             rm -f "$tmp"
             say "unit $name is up to date in $UNIT_DIR"
@@ -196,8 +198,9 @@ install_units() {
     systemctl --user daemon-reload </dev/null
     say "reloaded the user manager"
     for name in "${enable[@]}"; do
-        if systemctl --user enable --now "$name" </dev/null; then
-            say "enabled and started $name"
+        # A service is restarted so that a reinstall takes effect; a timer just needs to run.
+        if systemctl --user enable "$name" </dev/null && systemctl --user restart "$name" </dev/null; then
+            say "enabled and (re)started $name"
         else
             warn "could not enable $name: see systemctl --user status $name"
             MISSING+=("running $name")

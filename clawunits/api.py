@@ -9,35 +9,22 @@ import re
 import signal
 import sys
 import time
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clawunits import journal, naming
+from clawunits.channels import check_channel
 from clawunits.config import PERMISSION_MODES, Settings, load_settings, state_dir
 from clawunits.errors import InvalidInput, LimitReached, NotFound, StateError, SystemdError
+from clawunits.foreground import Foreground
 from clawunits.inbox import inbox_for
 from clawunits.models import SessionRecord, Status
-from clawunits.records import ERROR as ERROR_RECORD
-from clawunits.records import (
-    EXIT,
-    GAP,
-    INTERRUPTED,
-    LOG,
-    MESSAGE_RECEIVED,
-    PERMISSION_ANSWER,
-    PERMISSION_REQUEST,
-    TEXT,
-    TOOL_USE,
-    TURN_END,
-    WATCHDOG,
-    Record,
-    shorten,
-    utc_now_iso,
-)
+from clawunits.records import GAP, TURN_END, shorten, utc_now_iso
+from clawunits.render import render_entry
 from clawunits.sessionenv import session_environment
+from clawunits.stats import load_stats_archive, stats_of
 from clawunits.store import Store
 from clawunits.units import UnitSpec, UnitState, UserManager
 
@@ -80,6 +67,17 @@ class KillResult:
 
 
 @dataclass(frozen=True)
+class ForegroundView:
+    """What ``fg`` shows: the records a channel missed (catch-up), else the last lines."""
+
+    record: SessionRecord
+    channel: str | None
+    catchup: list[str] | None
+    lines: list[str]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
 class OutputView:
     record: SessionRecord
     lines: list[str]
@@ -118,6 +116,7 @@ class Service:
     def launch(self, req: LaunchRequest) -> SessionRecord:
         """Validate, record and start a session unit; returns once the runner process is running."""
         prompt = check_prompt(req.prompt)
+        origin = check_channel(req.origin_channel) if req.origin_channel is not None else None
         resumed = self._resolve_resume(req.resume) if req.resume else None
         self._check_resumable(resumed, req.fork)
         workdir = check_workdir(
@@ -163,7 +162,7 @@ class Service:
                 resume_claude_session_id=resumed.claude_session_id if resumed else _raw_uuid(req.resume),
                 resumed_from=(resumed.id if resumed else req.resume) if req.resume else None,
                 forked=req.fork,
-                origin_channel=req.origin_channel,
+                origin_channel=origin,
                 prior_cost_usd=prior_cost,
                 idle_timeout_minutes=float(self.settings.idleTimeoutMinutes),
                 permission_timeout_sec=float(self.settings.permissionTimeoutSec),
@@ -174,7 +173,7 @@ class Service:
             self.manager.start(self._unit_spec(record))
         except SystemdError as e:
             why = f"unit did not start: {e.message}"
-            self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why))
+            self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why, "crash"))
             raise
         return self.store.update(record.id, lambda r: r.with_changes(started_at=r.started_at or utc_now_iso()))
 
@@ -238,8 +237,11 @@ class Service:
         """One session by id, name, Claude UUID or id prefix, with its status reconciled."""
         return self._reconcile([self.store.resolve(ref)])[0]
 
-    def sessions(self, status: str = "all") -> list[SessionRecord]:
-        """All sessions (oldest first), reconciled with their units, filtered by status."""
+    def sessions(self, status: str = "all", include_archived: bool = False) -> list[SessionRecord]:
+        """Sessions (oldest first), reconciled with their units, filtered by status.
+
+        Sessions finished over an hour ago are archived by ``clawunits gc`` and listed only on request.
+        """
         if status not in STATUS_FILTERS:
             raise InvalidInput(f"unknown status filter {status!r}", hint=f"one of: {', '.join(STATUS_FILTERS)}")
         records = self.store.all()
@@ -247,7 +249,7 @@ class Service:
         if active:
             fixed = {r.id: r for r in self._reconcile(active)}
             records = [fixed.get(r.id, r) for r in records]
-        return [r for r in records if STATUS_FILTERS[status](r.status)]
+        return [r for r in records if STATUS_FILTERS[status](r.status) and (include_archived or not r.archived)]
 
     def _reconcile(self, records: list[SessionRecord]) -> list[SessionRecord]:
         """Correct open records whose unit ended without the runner recording it.
@@ -276,7 +278,7 @@ class Service:
         if lines < 1 and not full:
             raise InvalidInput("--lines must be at least 1")
         record = self.get(ref)
-        records = journal.read_after(record.unit).records if full else _tail_records(record.unit, lines)
+        records = (journal.read_after(record.unit) if full else _tail(record.unit, lines)).records
         entries = [e for e in (render_entry(r) for r in records) if e is not None]
         last_turn = next((r for r in reversed(records) if r.type == TURN_END), None)
         return OutputView(
@@ -286,32 +288,54 @@ class Service:
             lost_records=sum(r.get("missing", 0) for r in records if r.type == GAP),
         )
 
+    def fg(self, ref: str, channel: str | None, lines: int = 30) -> ForegroundView:
+        """Bring a session to the foreground of ``channel``: catch-up first, then the notifier streams to it.
+
+        Catch-up is exactly the records after the last one this channel saw (a journal cursor); a channel
+        that never saw the session gets the last ``lines`` entries instead.
+        """
+        if lines < 1:
+            raise InvalidInput("--lines must be at least 1")
+        record = self.get(ref)
+        ch = check_channel(channel) if channel is not None else None
+        state = Foreground(self.store)
+        view = state.view(record.id, ch) if ch else None
+        catchup: list[str] | None = None
+        if view is not None and view.seen:
+            batch = journal.read_after(record.unit, view.seen)
+            missed = [e for e in (render_entry(r) for r in batch.records) if e is not None]
+            catchup = missed or None
+        if catchup is None:
+            batch = _tail(record.unit, lines)
+        entries = [e for e in (render_entry(r) for r in batch.records) if e is not None]
+        cursor = batch.cursor or (view.seen if view else None)
+        if ch:
+            state.set_foreground(record.id, ch, cursor)
+        return ForegroundView(record, ch, catchup, [] if catchup else entries[-lines:], cursor)
+
+    def bg(self, ref: str | None, channel: str) -> list[SessionRecord]:
+        """Stop streaming a session (or every session in the foreground of ``channel``) to the channel."""
+        ch = check_channel(channel)
+        state = Foreground(self.store)
+        if ref is not None:
+            record = self.get(ref)
+            state.set_background([record.id], ch)
+            return [record]
+        ids = state.sessions_on(ch)
+        state.set_background(ids, ch)
+        out = []
+        for sid in ids:
+            with contextlib.suppress(NotFound):
+                out.append(self.store.load(sid))
+        return out
+
     def stats(self) -> dict[str, Any]:
-        """Usage figures from the durable store, so they survive any restart."""
-        records = self.sessions()
-        by_status = Counter(r.status.value for r in records)
-        per_day: dict[str, float] = {}
-        for r in records:
-            day = (r.completed_at or r.created_at)[:10]
-            per_day[day] = round(per_day.get(day, 0.0) + r.cost_usd, 6)
-        durations = [r.duration_ms for r in records if r.status.is_terminal and r.duration_ms is not None]
-        top = max(records, key=lambda r: r.cost_usd, default=None)
-        return {
-            "totalLaunched": len(records),
-            "sessionsByStatus": {s.value: by_status.get(s.value, 0) for s in Status},
-            "totalCostUsd": round(sum(r.cost_usd for r in records), 6),
-            "costPerDay": dict(sorted(per_day.items())),
-            "averageDurationMs": int(sum(durations) / len(durations)) if durations else None,
-            "mostExpensive": (
-                {"id": top.id, "name": top.name, "costUsd": top.cost_usd, "prompt": shorten(top.prompt, 80)}
-                if top and top.cost_usd > 0
-                else None
-            ),
-        }
+        """Usage figures from the durable store (and sessions gc removed from it), so they survive restarts."""
+        return stats_of(self.sessions(include_archived=True), load_stats_archive(self.store.root))
 
     def resumable(self) -> list[SessionRecord]:
         """Finished sessions that can be resumed (they have a Claude session id), newest first."""
-        done = [r for r in self.sessions() if r.status.is_terminal and r.claude_session_id]
+        done = [r for r in self.sessions(include_archived=True) if r.status.is_terminal and r.claude_session_id]
         done.sort(key=lambda r: r.completed_at or r.created_at, reverse=True)
         return done[: self.settings.maxPersistedSessions]
 
@@ -346,7 +370,9 @@ class Service:
             # The runner is about to work on it: report it running now, not the state of the last turn.
             updated = current.with_changes(auto_responds=count, last_activity_at=utc_now_iso())
             if current.waiting_for != "permission":
-                updated = updated.with_changes(status=Status.RUNNING, waiting_for=None, reason=None, completed_at=None)
+                updated = updated.with_changes(
+                    status=Status.RUNNING, waiting_for=None, reason=None, end_cause=None, completed_at=None
+                )
             self.store.save(updated)
         self._wake(record)
         return RespondResult(record=updated, message_id=posted.id, interrupted=interrupt)
@@ -373,7 +399,7 @@ class Service:
         before = record
         killed = self.store.update(
             record.id,
-            lambda r: None if r.status.is_terminal else _finish(r, Status.KILLED, "killed by clawunits kill"),
+            lambda r: None if r.status.is_terminal else _finish(r, Status.KILLED, "killed by clawunits kill", "killed"),
         )
         if killed.status is not Status.KILLED:
             return KillResult(killed, already_finished=True)
@@ -439,11 +465,17 @@ def _close_lost(record: SessionRecord, reason: str) -> SessionRecord | None:
         return None
     if record.status.is_terminal:
         return record.with_changes(waiting_for=None)
-    return _finish(record, Status.FAILED, reason)
+    return _finish(record, Status.FAILED, reason, "lost")
 
 
-def _finish(record: SessionRecord, status: Status, reason: str) -> SessionRecord:
-    return record.with_changes(status=status, reason=reason, completed_at=record.completed_at or utc_now_iso())
+def _finish(record: SessionRecord, status: Status, reason: str, cause: str) -> SessionRecord:
+    return record.with_changes(
+        status=status,
+        reason=reason,
+        end_cause=cause,
+        waiting_for=None,
+        completed_at=record.completed_at or utc_now_iso(),
+    )
 
 
 def _lost_reason(state: UnitState | None) -> str:
@@ -463,52 +495,15 @@ def _raw_uuid(ref: str | None) -> str | None:
     return ref if ref and UUID_RE.match(ref) else None
 
 
-def _tail_records(unit: str, entries_wanted: int) -> list[Record]:
+def _tail(unit: str, entries_wanted: int) -> journal.Batch:
     """Read backwards in growing steps until enough displayable entries are found or the journal is done."""
     lines = 4 * entries_wanted + 16
     while True:
-        records = journal.read_tail(unit, lines)
-        shown = sum(1 for r in records if render_entry(r) is not None)
-        if shown >= entries_wanted or len(records) < lines // 2 or lines > 1_000_000:
-            return records
+        batch = journal.read_tail(unit, lines)
+        shown = sum(1 for r in batch.records if render_entry(r) is not None)
+        if shown >= entries_wanted or len(batch.records) < lines // 2 or lines > 1_000_000:
+            return batch
         lines *= 4
-
-
-def render_entry(rec: Record) -> str | None:
-    """How one record reads in ``output``; records that are bookkeeping render as None."""
-    if rec.type == TEXT:
-        return str(rec.get("text", ""))
-    if rec.type == TOOL_USE:
-        summary = rec.get("summary") or ""
-        return f"🔧 {rec.get('tool', '?')}" + (f" — {summary}" if summary else "")
-    if rec.type == ERROR_RECORD:
-        return f"⚠️ {rec.get('message', 'error')}"
-    if rec.type == GAP:
-        span = f"seq {rec.get('fromSeq')}-{rec.get('toSeq')}"
-        return f"⚠️ {rec.get('missing')} record(s) lost ({span}; journald rate limit?)"
-    if rec.type == EXIT:
-        reason = rec.get("reason")
-        return f"■ session {rec.get('status', 'ended')}" + (f": {reason}" if reason else "")
-    if rec.type == LOG:
-        return str(rec.get("text", "")) or None
-    if rec.type == MESSAGE_RECEIVED:
-        prefix = "↩️ answer" if rec.get("answers") else "↩️ message"
-        return f"{prefix}: {rec.get('text', '')}"
-    if rec.type == PERMISSION_REQUEST:
-        summary = rec.get("summary") or ""
-        return (
-            f"🔐 permission needed [{rec.get('requestId')}]: {rec.get('tool', '?')}"
-            + (f" — {summary}" if summary else "")
-            + " (respond allow / deny / a reason)"
-        )
-    if rec.type == PERMISSION_ANSWER:
-        reason = rec.get("reason")
-        return f"🔐 {rec.get('decision')}ed [{rec.get('requestId')}]" + (f": {reason}" if reason else "")
-    if rec.type == INTERRUPTED:
-        return f"⏹ turn interrupted ({rec.get('reason')})"
-    if rec.type == WATCHDOG:
-        return f"⚠️ watchdog: no sign of life for {rec.get('silentSec')}s, {rec.get('action')}"
-    return None
 
 
 # -- input checks (one clear message each) -------------------------------------------------------------

@@ -103,11 +103,12 @@ def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: 
 )
 @json_option
 @click.pass_context
-def sessions(ctx: click.Context, status: str, as_json: bool) -> None:
+@click.option("--all", "include_archived", is_flag=True, help="Include sessions finished over an hour ago.")
+def sessions(ctx: click.Context, status: str, as_json: bool, include_archived: bool) -> None:
     """List sessions, newest last."""
     from clawunits import render
 
-    records = _service(ctx).sessions(status)
+    records = _service(ctx).sessions(status, include_archived=include_archived)
     _emit(
         as_json,
         {"sessions": [r.to_json() for r in records], "count": len(records)},
@@ -241,6 +242,108 @@ def resume(
         )
     )
     _emit(as_json, record.to_json(), render.launched(record))
+
+
+@cli.command()
+@click.argument("session")
+@click.option("--lines", "-n", default=30, show_default=True, type=int, help="Recent entries shown without catch-up.")
+@click.option("--channel", help="The chat channel (channel|target) to stream to; without it, follow here.")
+@json_option
+@click.pass_context
+def fg(ctx: click.Context, session: str, lines: int, channel: str | None, as_json: bool) -> None:
+    """Bring a session to the foreground: show what was missed, then stream its new output.
+
+    With --channel the notifier streams to that chat. In a terminal, without --channel, follow live until
+    Ctrl-C.
+    """
+    from clawunits import render
+
+    live = channel is None
+    if live and not as_json and not sys.stdout.isatty():
+        raise click.UsageError("give --channel channel|target, or run in a terminal to follow live")
+    view = _service(ctx).fg(session, channel, lines=lines)
+    r = view.record
+    data = {
+        "id": r.id,
+        "name": r.name,
+        "status": r.status.value,
+        "channel": view.channel,
+        "catchup": view.catchup,
+        "lines": view.lines,
+        "foreground": view.channel is not None,
+    }
+    text = render.foreground(r, view.catchup, view.lines, live=live and not as_json)
+    data["message"] = text
+    _emit(as_json, data, text)
+    if live and not as_json and r.is_open:
+        _follow(r.unit, view.cursor)
+
+
+def _follow(unit: str, cursor: str | None) -> None:
+    from clawunits import journal, records
+    from clawunits.render import render_entry
+
+    try:
+        for rec in journal.follow(unit, cursor):
+            entry = render_entry(rec)
+            if entry is not None:
+                click.echo(entry)
+            if rec.type == records.EXIT:
+                return
+    except KeyboardInterrupt:
+        return
+
+
+@cli.command()
+@click.argument("session", required=False)
+@click.option("--channel", required=True, help="The chat channel (channel|target) to stop streaming to.")
+@json_option
+@click.pass_context
+def bg(ctx: click.Context, session: str | None, channel: str, as_json: bool) -> None:
+    """Send a session (or every session in the foreground of --channel) to the background."""
+    from clawunits import render
+
+    records = _service(ctx).bg(session, channel)
+    text = render.backgrounded(records, explicit=session is not None)
+    data = {"sessions": [{"id": r.id, "name": r.name} for r in records], "count": len(records), "message": text}
+    _emit(as_json, data, text)
+
+
+@cli.command()
+@click.pass_context
+def notifier(ctx: click.Context) -> None:
+    """Run the notifier (the clawunits-notifier.service user unit): session events to OpenClaw channels."""
+    import asyncio
+    import logging
+    import signal
+
+    from clawunits.notifier import Notifier
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await Notifier(_service(ctx)).run(stop)
+
+    asyncio.run(main())
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def gc(ctx: click.Context, as_json: bool) -> None:
+    """Archive sessions finished over an hour ago, reset their units, delete beyond maxPersistedSessions."""
+    from clawunits.gc import collect
+
+    report = collect(_service(ctx))
+    text = (
+        f"archived {len(report.archived)} session(s), reset {len(report.units_reset)} unit(s), "
+        f"deleted {len(report.deleted)} session(s)"
+    )
+    _emit(as_json, report.to_json(), text)
 
 
 @cli.command()

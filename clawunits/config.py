@@ -65,6 +65,8 @@ class Settings:
     permissionTimeoutSec: float = 600
     # A turn with no message from Claude Code for this long while no tool runs is interrupted (watchdog).
     stallTimeoutSec: float = 600
+    # The openclaw executable the notifier delivers through.
+    openclawPath: str = "openclaw"
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -85,6 +87,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "stopTimeoutSec": (int, float),
     "permissionTimeoutSec": (int, float),
     "stallTimeoutSec": (int, float),
+    "openclawPath": (str,),
 }
 
 

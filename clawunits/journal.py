@@ -69,10 +69,12 @@ class Batch:
     cursor: str | None
 
 
-def read_tail(unit: str, lines: int) -> list[Record]:
-    """The records of the last ``lines`` journal lines, read from the end (no full scan)."""
-    out = _run([*_base(unit), "-o", "cat", "-n", str(max(1, lines))])
-    return list(assemble((ln, None) for ln in out.splitlines()))
+def read_tail(unit: str, lines: int) -> Batch:
+    """The records of the last ``lines`` journal lines, read from the end (no full scan), and the cursor
+    of the last line (to continue after it)."""
+    out = _run([*_base(unit), "-o", "json", "--output-fields=MESSAGE", "-n", str(max(1, lines))])
+    pairs = list(_json_lines(out))
+    return Batch(records=list(assemble(pairs)), cursor=pairs[-1][1] if pairs else None)
 
 
 def read_after(unit: str, cursor: str | None = None) -> Batch:

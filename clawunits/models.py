@@ -64,6 +64,8 @@ class SessionRecord:
     started_at: str | None = None
     completed_at: str | None = None
     reason: str | None = None
+    # How it ended: completed, idle-timeout, budget, api-error, error, crash, killed, or lost (no exit record).
+    end_cause: str | None = None
     result_preview: str | None = None
     origin_channel: str | None = None
     # Multi-turn: what a waiting session waits for ("question", "input", "permission") and the open request.
@@ -76,6 +78,8 @@ class SessionRecord:
     idle_timeout_minutes: float = 30.0
     permission_timeout_sec: float = 600.0
     stall_timeout_sec: float = 600.0
+    # Finished for over an hour: out of the default listing (``sessions --all`` shows it), unit reset.
+    archived: bool = False
     schema: int = SCHEMA_VERSION
 
     def with_changes(self, **changes: Any) -> SessionRecord:
@@ -134,6 +138,7 @@ class SessionRecord:
             "completedAt": self.completed_at,
             "durationMs": self.duration_ms,
             "reason": self.reason,
+            "endCause": self.end_cause,
             "originChannel": self.origin_channel,
             "resumedFrom": self.resumed_from,
             "forked": self.forked,
@@ -143,6 +148,7 @@ class SessionRecord:
             "autoResponds": self.auto_responds,
             "priorCostUsd": self.prior_cost_usd,
             "idleTimeoutMinutes": self.idle_timeout_minutes,
+            "archived": self.archived,
         }
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from clawunits import records as R
 from clawunits.models import SessionRecord, Status, parse_ts
-from clawunits.records import shorten
 
 RULE = "─" * 60
 WAITING_FOR = {
@@ -116,6 +116,37 @@ def resumable(records: list[SessionRecord]) -> str:
     return "\n".join(lines)
 
 
+def foreground(r: SessionRecord, catchup: list[str] | None, lines: list[str], live: bool = False) -> str:
+    out = [
+        f"Session {r.name} [{r.id}] now in foreground.",
+        f"Status: {r.status.value.upper()} | Duration: {duration(r.duration_ms)}",
+        RULE,
+    ]
+    if catchup:
+        n = len(catchup)
+        out += [f"📋 Catchup ({n} missed output{'s' if n != 1 else ''}):", *catchup, RULE]
+    elif lines:
+        out += [*lines, RULE]
+    else:
+        out += ["(no output yet)", RULE]
+    if not r.is_open:
+        out.append(f"Session is {r.status.value}. No more output expected.")
+    elif live:
+        out.append("Following new output... Press Ctrl-C to stop.")
+    else:
+        out.append("Streaming new output... Use claude_bg to detach.")
+    return "\n".join(out)
+
+
+def backgrounded(records: list[SessionRecord], explicit: bool) -> str:
+    if explicit and records:
+        r = records[0]
+        return f"Session {r.name} [{r.id}] moved to background."
+    if not records:
+        return "No session is currently in foreground."
+    return "Moved to background: " + ", ".join(f"{r.name} [{r.id}]" for r in records)
+
+
 def killed(r: SessionRecord, already: bool) -> str:
     if already:
         return f"Session {r.name} [{r.id}] is already {r.status.value}. No action needed."
@@ -144,4 +175,38 @@ def stats(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["duration", "killed", "launched", "output", "session_list", "shorten", "stats"]
+def render_entry(rec: R.Record) -> str | None:
+    """How one record reads in ``output``; records that are bookkeeping render as None."""
+    if rec.type == R.TEXT:
+        return str(rec.get("text", ""))
+    if rec.type == R.TOOL_USE:
+        summary = rec.get("summary") or ""
+        return f"🔧 {rec.get('tool', '?')}" + (f" — {summary}" if summary else "")
+    if rec.type == R.ERROR:
+        return f"⚠️ {rec.get('message', 'error')}"
+    if rec.type == R.GAP:
+        span = f"seq {rec.get('fromSeq')}-{rec.get('toSeq')}"
+        return f"⚠️ {rec.get('missing')} record(s) lost ({span}; journald rate limit?)"
+    if rec.type == R.EXIT:
+        reason = rec.get("reason")
+        return f"■ session {rec.get('status', 'ended')}" + (f": {reason}" if reason else "")
+    if rec.type == R.LOG:
+        return str(rec.get("text", "")) or None
+    if rec.type == R.MESSAGE_RECEIVED:
+        prefix = "↩️ answer" if rec.get("answers") else "↩️ message"
+        return f"{prefix}: {rec.get('text', '')}"
+    if rec.type == R.PERMISSION_REQUEST:
+        summary = rec.get("summary") or ""
+        return (
+            f"🔐 permission needed [{rec.get('requestId')}]: {rec.get('tool', '?')}"
+            + (f" — {summary}" if summary else "")
+            + " (respond allow / deny / a reason)"
+        )
+    if rec.type == R.PERMISSION_ANSWER:
+        reason = rec.get("reason")
+        return f"🔐 {rec.get('decision')}ed [{rec.get('requestId')}]" + (f": {reason}" if reason else "")
+    if rec.type == R.INTERRUPTED:
+        return f"⏹ turn interrupted ({rec.get('reason')})"
+    if rec.type == R.WATCHDOG:
+        return f"⚠️ watchdog: no sign of life for {rec.get('silentSec')}s, {rec.get('action')}"
+    return None

@@ -219,6 +219,7 @@ class Runner:
                     status=Status.RUNNING,
                     waiting_for=None,
                     reason=None,
+                    end_cause=None,
                     completed_at=None,
                     last_activity_at=utc_now_iso(),
                 )
@@ -526,7 +527,7 @@ class Runner:
             change = {"status": Status.WAITING, "waiting_for": "question", "last_activity_at": now}
         else:
             change = {"status": Status.COMPLETED, "waiting_for": "input", "reason": "task finished",
-                      "completed_at": now, "last_activity_at": now}  # fmt: skip
+                      "end_cause": "completed", "completed_at": now, "last_activity_at": now}  # fmt: skip
         self._update(lambda r: r.with_changes(**change) if r.is_open else r)
 
     def _on_stderr(self, line: str) -> None:
@@ -600,12 +601,17 @@ def _closed(r: SessionRecord, outcome: Outcome) -> SessionRecord:
     if r.status is Status.COMPLETED and r.waiting_for == "input":
         # The task was done already; the session now closes for follow-ups too.
         idle = outcome.cause == "idle-timeout"
-        return r.with_changes(waiting_for=None, reason=outcome.reason if idle else r.reason)
+        return r.with_changes(
+            waiting_for=None,
+            reason=outcome.reason if idle else r.reason,
+            end_cause=outcome.cause if idle else "completed",
+        )
     if r.status.is_terminal:
         return r
     return r.with_changes(
         status=outcome.status,
         reason=outcome.reason,
+        end_cause=outcome.cause,
         completed_at=utc_now_iso(),
         waiting_for=None,
         pending_permission=None,

@@ -194,16 +194,16 @@ def test_read_after_a_cursor_inside_a_records_parts_loses_nothing(printer: Print
 def test_read_tail_returns_only_the_last_lines(printer: Printer) -> None:
     printer.print(*(rec(i, R.TEXT, text=f"line {i}") for i in range(1, 11)))
     wait_until(lambda: len(printer.journal_lines()) == 10, what="ten lines in the journal")
-    tail = read_tail(printer.name, 3)
+    tail = read_tail(printer.name, 3).records
     assert seqs(tail) == [(R.TEXT, 8), (R.TEXT, 9), (R.TEXT, 10)]
     assert [r.get("text") for r in tail] == ["line 8", "line 9", "line 10"]
-    assert [r.seq for r in read_tail(printer.name, 1)] == [10]
-    assert [r.seq for r in read_tail(printer.name, 100)] == list(range(1, 11))
+    assert [r.seq for r in read_tail(printer.name, 1).records] == [10]
+    assert [r.seq for r in read_tail(printer.name, 100).records] == list(range(1, 11))
 
 
 def test_read_of_a_unit_without_output_is_empty(user_manager: dict[str, str]) -> None:
     unit = f"clawunits-test-silent-{secrets.token_hex(4)}.service"
-    assert read_tail(unit, 10) == []
+    assert read_tail(unit, 10) == Batch(records=[], cursor=None)
     assert read_after(unit) == Batch(records=[], cursor=None)
 
 

@@ -1,0 +1,153 @@
+"""The texts of notifications and agent wake events (the seed's matrix, with its gaps filled)."""
+
+from __future__ import annotations
+
+import re
+
+from clawunits.models import SessionRecord
+from clawunits.render import duration, quoted_prompt
+
+PREVIEW_CHARS = 500
+QUESTION_PREVIEW_CHARS = 200
+RESPONDED_CHARS = 200
+
+
+def _tail(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def _cut(text: str, limit: int) -> str:
+    flat = text.strip()
+    return flat if len(flat) <= limit else flat[:limit] + "..."
+
+
+def strip_markdown(text: str) -> str:
+    """The seed strips ``* ` _ ~`` from previews so a chat does not render half a formatting span."""
+    return re.sub(r"[*`_~]", "", text)
+
+
+# -- level 1: to the session's origin channel ---------------------------------------------------------
+
+
+def launched(r: SessionRecord) -> str:
+    return f"↩️ [{r.name}] Launched:\n{_cut(r.prompt, 80)}"
+
+
+def asks(r: SessionRecord, question_text: str) -> str:
+    return f"🔔 [{r.name}] Claude asks:\n{_tail(question_text, QUESTION_PREVIEW_CHARS)}"
+
+
+def permission_asks(r: SessionRecord, tool: str, summary: str, request_id: str) -> str:
+    what = f"{tool} — {summary}" if summary else tool
+    return (
+        f"🔔 [{r.name}] Claude asks:\nPermission to use {what}\n"
+        f"Reply allow, deny, or a reason to deny (request {request_id})."
+    )
+
+
+def responded(r: SessionRecord, message: str) -> str:
+    return f"↩️ [{r.name}] Responded:\n{_cut(message, RESPONDED_CHARS)}"
+
+
+def completed(r: SessionRecord, preview: str, cost_usd: float) -> str:
+    text = f"✅ [{r.name}] Completed\n   📁 {r.workdir}\n   💰 ${cost_usd:.4f}"
+    body = strip_markdown(_tail(preview, PREVIEW_CHARS)) if preview else ""
+    return f"{text}\n\n{body}" if body else text
+
+
+def failed(r: SessionRecord, reason: str) -> str:
+    text = f"❌ [{r.name}] Failed\n   📁 {r.workdir}\n   📝 {quoted_prompt(r.prompt, 60)}"
+    return f"{text}\n   ⚠️ {reason}" if reason else text
+
+
+def budget_exhausted(r: SessionRecord, reason: str, cost_usd: float) -> str:
+    return (
+        f"⛔ [{r.name}] Budget exhausted\n   📁 {r.workdir}\n   📝 {quoted_prompt(r.prompt, 60)}\n"
+        f"   💰 ${cost_usd:.4f} of ${r.budget_usd:g}\n   ⚠️ {reason}"
+    )
+
+
+def killed(r: SessionRecord) -> str:
+    return f"⛔ [{r.name}] Killed\n   📁 {r.workdir}\n   📝 {quoted_prompt(r.prompt, 60)}"
+
+
+def reminder(r: SessionRecord) -> str:
+    return (
+        f"⏱️ Session {r.name} [{r.id}] running for {duration(r.duration_ms)}\n   📁 {r.workdir}\n"
+        "   Use claude_fg to check on it, or claude_kill to stop it."
+    )
+
+
+# -- level 2: to channels that have the session in the foreground -------------------------------------
+
+
+def fg_tool(tool: str, summary: str) -> str:
+    return f"🔧 {tool} — {summary}" if summary else f"🔧 {tool}"
+
+
+def fg_waiting(r: SessionRecord) -> str:
+    return (
+        f"💬 Session {r.name} [{r.id}] is waiting for input ({duration(r.duration_ms)})\n"
+        "   Use claude_respond to reply."
+    )
+
+
+def fg_completed(r: SessionRecord) -> str:
+    return (
+        f"✅ Claude Code [{r.id}] completed ({duration(r.duration_ms)})\n   📁 {r.workdir}\n"
+        f"   📝 {quoted_prompt(r.prompt, 60)}"
+    )
+
+
+def fg_failed(r: SessionRecord, reason: str) -> str:
+    return (
+        f"❌ Claude Code [{r.id}] failed ({duration(r.duration_ms)})\n   📁 {r.workdir}\n"
+        f"   📝 {quoted_prompt(r.prompt, 60)}\n   ⚠️ {reason}"
+    )
+
+
+def fg_limit(r: SessionRecord) -> str:
+    return f"⛔ Session limit reached — {r.name} [{r.id}] ({duration(r.duration_ms)})\n   📁 {r.workdir}"
+
+
+def fg_killed(r: SessionRecord) -> str:
+    return (
+        f"⛔ Claude Code [{r.id}] killed ({duration(r.duration_ms)})\n   📁 {r.workdir}\n"
+        f"   📝 {quoted_prompt(r.prompt, 60)}"
+    )
+
+
+# -- wake events for the orchestrating agent -----------------------------------------------------------
+
+
+def wake_waiting(r: SessionRecord, preview: str) -> str:
+    head = "Multi-turn session is waiting for input." if r.multi_turn else "Session is waiting for input."
+    return "\n".join(
+        [
+            head,
+            f"Name: {r.name} | ID: {r.id}",
+            "",
+            "Last output:",
+            _tail(preview, PREVIEW_CHARS),
+            "",
+            f"Use claude_respond(session='{r.id}', message='...') to send a reply, "
+            f"or claude_output(session='{r.id}') to see full context.",
+        ]
+    )
+
+
+def wake_completed(r: SessionRecord, preview: str) -> str:
+    return "\n".join(
+        [
+            "Claude Code session completed.",
+            f"Name: {r.name} | ID: {r.id}",
+            "Status: completed",
+            "",
+            "Output preview:",
+            _tail(preview, PREVIEW_CHARS),
+            "",
+            f"Use claude_output(session='{r.id}', full=true) to get the full result and transmit the analysis "
+            "to the user.",
+        ]
+    )

@@ -1,0 +1,79 @@
+"""Usage statistics: computed from session records, plus an archive of sessions ``gc`` deleted."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from clawunits.models import SessionRecord, Status
+from clawunits.records import shorten
+from clawunits.store import write_atomically
+
+ARCHIVE = "stats-archive.json"
+
+
+def empty_archive() -> dict[str, Any]:
+    return {
+        "launched": 0,
+        "byStatus": {},
+        "costUsd": 0.0,
+        "costPerDay": {},
+        "durationMsSum": 0,
+        "durationCount": 0,
+        "mostExpensive": None,
+    }
+
+
+def load_stats_archive(root: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((root / ARCHIVE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return empty_archive()
+    return {**empty_archive(), **data}
+
+
+def archive_sessions(root: Path, records: list[SessionRecord]) -> None:
+    """Fold sessions about to be deleted into the archive, so totals never shrink."""
+    a = load_stats_archive(root)
+    for r in records:
+        a["launched"] += 1
+        a["byStatus"][r.status.value] = a["byStatus"].get(r.status.value, 0) + 1
+        a["costUsd"] = round(a["costUsd"] + r.cost_usd, 6)
+        day = (r.completed_at or r.created_at)[:10]
+        a["costPerDay"][day] = round(a["costPerDay"].get(day, 0.0) + r.cost_usd, 6)
+        if r.status.is_terminal and r.duration_ms is not None:
+            a["durationMsSum"] += r.duration_ms
+            a["durationCount"] += 1
+        top = a["mostExpensive"]
+        if r.cost_usd > 0 and (top is None or r.cost_usd > top["costUsd"]):
+            a["mostExpensive"] = {"id": r.id, "name": r.name, "costUsd": r.cost_usd, "prompt": shorten(r.prompt, 80)}
+    write_atomically(root / ARCHIVE, json.dumps(a, indent=1).encode())
+
+
+def stats_of(records: list[SessionRecord], archive: dict[str, Any]) -> dict[str, Any]:
+    by_status = Counter(r.status.value for r in records)
+    for status, n in archive["byStatus"].items():
+        by_status[status] += n
+    per_day: dict[str, float] = dict(archive["costPerDay"])
+    for r in records:
+        day = (r.completed_at or r.created_at)[:10]
+        per_day[day] = round(per_day.get(day, 0.0) + r.cost_usd, 6)
+    durations = [r.duration_ms for r in records if r.status.is_terminal and r.duration_ms is not None]
+    total_ms, count = sum(durations) + archive["durationMsSum"], len(durations) + archive["durationCount"]
+    candidates = [
+        {"id": r.id, "name": r.name, "costUsd": r.cost_usd, "prompt": shorten(r.prompt, 80)}
+        for r in records
+        if r.cost_usd > 0
+    ]
+    if archive["mostExpensive"]:
+        candidates.append(archive["mostExpensive"])
+    return {
+        "totalLaunched": len(records) + archive["launched"],
+        "sessionsByStatus": {s.value: by_status.get(s.value, 0) for s in Status},
+        "totalCostUsd": round(sum(r.cost_usd for r in records) + archive["costUsd"], 6),
+        "costPerDay": dict(sorted(per_day.items())),
+        "averageDurationMs": int(total_ms / count) if count else None,
+        "mostExpensive": max(candidates, key=lambda c: c["costUsd"], default=None),
+    }

@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""A recording stand-in for the `openclaw` CLI (the real one needs a running gateway).
+
+Appends {"argv": [...], "t": <time>} to $OPENCLAW_RECORD for every call, then exits 0. Faults on demand:
+$OPENCLAW_FAIL_FIRST=N makes the first N calls exit 1; $OPENCLAW_SLEEP=S sleeps S seconds first.
+"""
+
+import fcntl
+import json
+import os
+import sys
+import time
+
+record = os.environ.get("OPENCLAW_RECORD", "/tmp/openclaw-record.jsonl")
+sleep = float(os.environ.get("OPENCLAW_SLEEP", "0") or 0)
+fail_first = int(os.environ.get("OPENCLAW_FAIL_FIRST", "0") or 0)
+if sleep:
+    time.sleep(sleep)
+with open(record + ".calls", "a+") as counter:
+    fcntl.flock(counter, fcntl.LOCK_EX)
+    counter.seek(0)
+    calls = len(counter.read().splitlines())
+    counter.write("x\n")
+if calls < fail_first:
+    print("openclaw stand-in: injected failure", file=sys.stderr)
+    sys.exit(1)
+with open(record, "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    f.write(json.dumps({"argv": sys.argv[1:], "t": time.time()}) + "\n")
