@@ -17,8 +17,9 @@ from typing import Any
 from clawunits import journal, naming
 from clawunits.channels import check_channel
 from clawunits.config import PERMISSION_MODES, Settings, load_settings, state_dir
-from clawunits.errors import InvalidInput, LimitReached, NotFound, StateError, SystemdError
+from clawunits.errors import Forbidden, InvalidInput, LimitReached, NotFound, StateError, SystemdError
 from clawunits.foreground import Foreground
+from clawunits.guards import GuardContext, check_launch
 from clawunits.inbox import inbox_for
 from clawunits.models import SessionRecord, Status
 from clawunits.records import GAP, TURN_END, shorten, utc_now_iso
@@ -51,6 +52,10 @@ class LaunchRequest:
     origin_channel: str | None = None
     resume: str | None = None
     fork: bool = False
+    # The OpenClaw agent launching it, and (agent tool only) the pre-launch guards with its workspace.
+    origin_agent: str | None = None
+    run_guards: bool = False
+    agent_workspace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,10 @@ class Service:
         if req.system_prompt is not None and "\0" in req.system_prompt:
             raise InvalidInput("system prompt contains a NUL byte")
         base = naming.validate_name(req.name) if req.name is not None else naming.generate_name(prompt)
+        agent = check_agent(req.origin_agent)
+        if req.run_guards:
+            ctx = GuardContext(workdir=workdir, agent_id=agent, agent_workspace=req.agent_workspace)
+            check_launch(ctx, self.settings, self.environ)
 
         with self.store.lock("launch"):
             existing = self.store.all()
@@ -163,6 +172,7 @@ class Service:
                 resumed_from=(resumed.id if resumed else req.resume) if req.resume else None,
                 forked=req.fork,
                 origin_channel=origin,
+                origin_agent=agent,
                 prior_cost_usd=prior_cost,
                 idle_timeout_minutes=float(self.settings.idleTimeoutMinutes),
                 permission_timeout_sec=float(self.settings.permissionTimeoutSec),
@@ -233,11 +243,23 @@ class Service:
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    def get(self, ref: str) -> SessionRecord:
-        """One session by id, name, Claude UUID or id prefix, with its status reconciled."""
-        return self._reconcile([self.store.resolve(ref)])[0]
+    def get(self, ref: str, agent: str | None = None) -> SessionRecord:
+        """One session by id, name, Claude UUID or id prefix, with its status reconciled.
 
-    def sessions(self, status: str = "all", include_archived: bool = False) -> list[SessionRecord]:
+        With ``agent`` (an OpenClaw agent acting through the plugin), a session another agent launched is
+        refused: one agent cannot act on another's sessions.
+        """
+        record = self.store.resolve(ref)
+        if agent is not None and record.origin_agent is not None and record.origin_agent != agent:
+            raise Forbidden(
+                f"session {record.name} [{record.id}] belongs to agent {record.origin_agent!r}, not {agent!r}",
+                hint="an agent can only act on the sessions it launched",
+            )
+        return self._reconcile([record])[0]
+
+    def sessions(
+        self, status: str = "all", include_archived: bool = False, agent: str | None = None, channel: str | None = None
+    ) -> list[SessionRecord]:
         """Sessions (oldest first), reconciled with their units, filtered by status.
 
         Sessions finished over an hour ago are archived by ``clawunits gc`` and listed only on request.
@@ -249,7 +271,15 @@ class Service:
         if active:
             fixed = {r.id: r for r in self._reconcile(active)}
             records = [fixed.get(r.id, r) for r in records]
-        return [r for r in records if STATUS_FILTERS[status](r.status) and (include_archived or not r.archived)]
+        origin = check_channel(channel) if channel is not None else None
+        return [
+            r
+            for r in records
+            if STATUS_FILTERS[status](r.status)
+            and (include_archived or not r.archived)
+            and (agent is None or r.origin_agent == agent)
+            and (origin is None or r.origin_channel == origin)
+        ]
 
     def _reconcile(self, records: list[SessionRecord]) -> list[SessionRecord]:
         """Correct open records whose unit ended without the runner recording it.
@@ -341,14 +371,21 @@ class Service:
 
     # -- control ---------------------------------------------------------------------------------------
 
-    def respond(self, ref: str, message: str, interrupt: bool = False, user_initiated: bool = False) -> RespondResult:
+    def respond(
+        self,
+        ref: str,
+        message: str,
+        interrupt: bool = False,
+        user_initiated: bool = False,
+        agent: str | None = None,
+    ) -> RespondResult:
         """Queue a message for a running session (durably) and wake its runner.
 
         With ``interrupt`` the current turn is stopped first. Agent-initiated messages count against
         ``maxAutoResponds``; a user-initiated one resets the count.
         """
         text = check_message(message)
-        record = self.get(ref)
+        record = self.get(ref, agent)
         if record.is_open and record.status.is_terminal and not self._unit_running(record):
             record = self.store.update(record.id, lambda r: r.with_changes(waiting_for=None))
         limit = self.settings.maxAutoResponds
@@ -387,9 +424,9 @@ class Service:
         with contextlib.suppress(SystemdError):
             self.manager.kill(record.unit, signal.SIGWINCH, "main")
 
-    def kill(self, ref: str) -> KillResult:
+    def kill(self, ref: str, agent: str | None = None) -> KillResult:
         """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout."""
-        record = self.get(ref)
+        record = self.get(ref, agent)
         if record.status.is_terminal:
             if record.is_open:
                 # Its task is done; only the process waiting for follow-ups is left to stop.
@@ -507,6 +544,15 @@ def _tail(unit: str, entries_wanted: int) -> journal.Batch:
 
 
 # -- input checks (one clear message each) -------------------------------------------------------------
+
+
+AGENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$")
+
+
+def check_agent(agent: str | None) -> str | None:
+    if agent is not None and not AGENT_RE.match(agent):
+        raise InvalidInput(f"invalid agent id {agent!r}")
+    return agent
 
 
 def check_message(message: str) -> str:

@@ -64,6 +64,9 @@ def cli() -> None:
 @click.option("--channel", "origin_channel", help="Origin channel for notifications (channel|target).")
 @click.option("--resume", help="Resume a session: name, id or Claude session UUID.")
 @click.option("--fork", is_flag=True, help="With --resume: continue in a new Claude session.")
+@click.option("--agent", "origin_agent", help="The OpenClaw agent launching it (only it may respond or kill).")
+@click.option("--guards", "run_guards", is_flag=True, help="Run the pre-launch guards of the claude_launch tool.")
+@click.option("--agent-workspace", help="The agent's workspace directory, for --guards.")
 @json_option
 @click.pass_context
 def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: bool, **opts: Any) -> None:
@@ -89,9 +92,15 @@ def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: 
             origin_channel=opts["origin_channel"],
             resume=opts["resume"],
             fork=opts["fork"],
+            origin_agent=opts["origin_agent"],
+            run_guards=opts["run_guards"],
+            agent_workspace=opts["agent_workspace"],
         )
     )
     _emit(as_json, record.to_json(), render.launched(record))
+
+
+agent_option = click.option("--agent", help="Act as this OpenClaw agent: only its own sessions.")
 
 
 @cli.command()
@@ -104,11 +113,15 @@ def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: 
 @json_option
 @click.pass_context
 @click.option("--all", "include_archived", is_flag=True, help="Include sessions finished over an hour ago.")
-def sessions(ctx: click.Context, status: str, as_json: bool, include_archived: bool) -> None:
+@agent_option
+@click.option("--channel", help="Only sessions launched from this channel.")
+def sessions(
+    ctx: click.Context, status: str, as_json: bool, include_archived: bool, agent: str | None, channel: str | None
+) -> None:
     """List sessions, newest last."""
     from clawunits import render
 
-    records = _service(ctx).sessions(status, include_archived=include_archived)
+    records = _service(ctx).sessions(status, include_archived=include_archived, agent=agent, channel=channel)
     _emit(
         as_json,
         {"sessions": [r.to_json() for r in records], "count": len(records)},
@@ -145,13 +158,14 @@ def output(ctx: click.Context, session: str, lines: int, full: bool, as_json: bo
 
 @cli.command()
 @click.argument("session")
+@agent_option
 @json_option
 @click.pass_context
-def kill(ctx: click.Context, session: str, as_json: bool) -> None:
+def kill(ctx: click.Context, session: str, agent: str | None, as_json: bool) -> None:
     """Terminate a session and every process it started."""
     from clawunits import render
 
-    res = _service(ctx).kill(session)
+    res = _service(ctx).kill(session, agent=agent)
     r = res.record
     text = render.killed(r, res.already_finished)
     data = {
@@ -169,10 +183,17 @@ def kill(ctx: click.Context, session: str, as_json: bool) -> None:
 @click.argument("message")
 @click.option("--interrupt", is_flag=True, help="Stop the current turn first, then send the message.")
 @click.option("--user-initiated", is_flag=True, help="The message comes from a person: resets the auto-respond count.")
+@agent_option
 @json_option
 @click.pass_context
 def respond(
-    ctx: click.Context, session: str, message: str, interrupt: bool, user_initiated: bool, as_json: bool
+    ctx: click.Context,
+    session: str,
+    message: str,
+    interrupt: bool,
+    user_initiated: bool,
+    agent: str | None,
+    as_json: bool,
 ) -> None:
     """Send MESSAGE to a running session (MESSAGE "-" reads it from stdin).
 
@@ -183,7 +204,7 @@ def respond(
 
     if message == "-":
         message = sys.stdin.read()
-    res = _service(ctx).respond(session, message, interrupt=interrupt, user_initiated=user_initiated)
+    res = _service(ctx).respond(session, message, interrupt=interrupt, user_initiated=user_initiated, agent=agent)
     r = res.record
     text = render.responded(r, message, res.interrupted)
     data = {
@@ -209,6 +230,7 @@ def respond(
 @click.option("--max-budget-usd", type=float, help="Lifetime budget of the conversation (default: the session's).")
 @click.option("--multi-turn-disabled", is_flag=True, help="End after the first turn.")
 @click.option("--channel", "origin_channel", help="Origin channel for notifications.")
+@click.option("--agent", "origin_agent", help="The OpenClaw agent resuming it.")
 @json_option
 @click.pass_context
 def resume(
@@ -239,6 +261,7 @@ def resume(
             origin_channel=opts["origin_channel"],
             resume=session,
             fork=fork,
+            origin_agent=opts["origin_agent"],
         )
     )
     _emit(as_json, record.to_json(), render.launched(record))
@@ -370,6 +393,40 @@ def wait(ctx: click.Context, session: str, timeout: float | None, ended: bool, a
 
     record = _service(ctx).wait(session, timeout=timeout, until="end" if ended else "idle")
     _emit(as_json, record.to_json(), render.session_entry(record))
+
+
+@cli.group()
+def config() -> None:
+    """Show clawunits' configuration, or sync it from the OpenClaw plugin's config."""
+
+
+@config.command("show")
+@json_option
+def config_show(as_json: bool) -> None:
+    """Print the effective settings and where they come from."""
+    from dataclasses import asdict
+
+    from clawunits.config import config_path, load_settings
+
+    settings = asdict(load_settings())
+    text = "\n".join([f"# {config_path()}", *(f"{k} = {json.dumps(v)}" for k, v in settings.items())])
+    _emit(as_json, {"path": str(config_path()), "settings": settings}, text)
+
+
+@config.command("sync")
+@json_option
+def config_sync(as_json: bool) -> None:
+    """Replace the config file with the plugin config given as a JSON object on stdin (validated first)."""
+    from clawunits.config import config_path, write_settings
+
+    try:
+        raw = json.loads(sys.stdin.read() or "{}")
+    except ValueError as e:
+        raise click.UsageError(f"stdin is not JSON: {e}") from e
+    if not isinstance(raw, dict):
+        raise click.UsageError("stdin must be a JSON object")
+    written = write_settings(raw)
+    _emit(as_json, {"path": str(config_path()), "settings": written}, f"wrote {config_path()}")
 
 
 def main(argv: list[str] | None = None) -> None:

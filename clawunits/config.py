@@ -91,6 +91,27 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+# Plugin options that configure the plugin itself, not clawunits.
+PLUGIN_ONLY = frozenset({"clawunitsPath", "timeoutMs", "maxOutputBytes"})
+
+
+def write_settings(raw: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
+    """Validate a plugin config and write it as clawunits' config file (atomic, 0600); returns what was written.
+
+    An option left out of the plugin config takes its default.
+    """
+    import tomli_w
+
+    from clawunits.store import ensure_private_dir, write_atomically
+
+    options = {k: v for k, v in raw.items() if k not in PLUGIN_ONLY and v is not None}
+    settings_from_dict(options, source="plugin config")
+    path = path or config_path()
+    ensure_private_dir(path.parent)
+    write_atomically(path, tomli_w.dumps(options).encode())
+    return options
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read the config file if it exists and return validated settings."""
     path = path or config_path()

@@ -51,6 +51,13 @@ class StateError(ClawunitsError):
     code = "state"
 
 
+class Forbidden(ClawunitsError):
+    """The caller may not act on this session (another agent's)."""
+
+    exit_code = 9
+    code = "forbidden"
+
+
 class LimitReached(ClawunitsError):
     """A configured limit refuses the operation (maxSessions ...)."""
 

@@ -68,6 +68,8 @@ class SessionRecord:
     end_cause: str | None = None
     result_preview: str | None = None
     origin_channel: str | None = None
+    # The OpenClaw agent that launched it (plugin tools): only that agent may respond to it or kill it.
+    origin_agent: str | None = None
     # Multi-turn: what a waiting session waits for ("question", "input", "permission") and the open request.
     waiting_for: str | None = None
     pending_permission: str | None = None
@@ -140,6 +142,7 @@ class SessionRecord:
             "reason": self.reason,
             "endCause": self.end_cause,
             "originChannel": self.origin_channel,
+            "originAgent": self.origin_agent,
             "resumedFrom": self.resumed_from,
             "forked": self.forked,
             "waitingFor": self.waiting_for,
