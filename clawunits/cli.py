@@ -395,6 +395,21 @@ def wait(ctx: click.Context, session: str, timeout: float | None, ended: bool, a
     _emit(as_json, record.to_json(), render.session_entry(record))
 
 
+@cli.command()
+@json_option
+def doctor(as_json: bool) -> None:
+    """Check the user manager, journald, linger, the Claude CLI and credentials, OpenClaw, the notifier, the
+    config; say how to fix what is wrong. Exits 1 when something fails."""
+    from clawunits.doctor import FAIL, render, run_checks
+
+    checks = run_checks()
+    _emit(
+        as_json, {"checks": [c.to_json() for c in checks], "ok": all(c.status != FAIL for c in checks)}, render(checks)
+    )
+    if any(c.status == FAIL for c in checks):
+        sys.exit(1)
+
+
 @cli.group()
 def config() -> None:
     """Show clawunits' configuration, or sync it from the OpenClaw plugin's config."""

@@ -1,0 +1,162 @@
+"""``clawunits doctor``: checks what clawunits needs and says how to fix what is wrong."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from clawunits.config import ConfigError, Settings, config_path, load_settings, state_dir
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def run_checks(env: dict[str, str] | None = None) -> list[Check]:
+    """Every check, in the order a person would fix things."""
+    env = dict(os.environ if env is None else env)
+    try:
+        settings: Settings | None = load_settings()
+        config = Check("config", OK, f"{config_path()} is valid" if config_path().exists() else "defaults (no file)")
+    except ConfigError as e:
+        settings, config = None, Check("config", FAIL, e.message, e.hint or f"fix or remove {config_path()}")
+    checks: list[Callable[[], Check]] = [
+        _user_manager,
+        _journald,
+        _linger,
+        _state_dir,
+        lambda: config,
+        lambda: _claude_cli(settings),
+        lambda: _credentials(env),
+        lambda: _openclaw(settings),
+        _notifier,
+    ]
+    return [check() for check in checks]
+
+
+def _run(argv: list[str], timeout: float = 10) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _user_manager() -> Check:
+    from clawunits.errors import SystemdError
+    from clawunits.units import UserManager
+
+    try:
+        with UserManager() as m:
+            m.list()
+        return Check("user manager", OK, "systemd --user answers over D-Bus")
+    except SystemdError as e:
+        return Check("user manager", FAIL, e.message, e.hint or "")
+
+
+def _journald() -> Check:
+    if not Path("/run/systemd/journal/stdout").exists():
+        return Check(
+            "journald", FAIL, "no journald socket at /run/systemd/journal/stdout", "python -m clawunits.bootstrap up"
+        )
+    proc = _run(["journalctl", "-q", "-n", "1", "--no-pager", "-o", "cat"])
+    if proc is None or proc.returncode != 0:
+        return Check("journald", FAIL, "journalctl cannot read the journal", "add yourself to group systemd-journal")
+    return Check("journald", OK, "journald runs and the journal is readable")
+
+
+def _linger() -> Check:
+    user = os.environ.get("USER") or str(os.getuid())
+    proc = _run(["loginctl", "show-user", user, "-p", "Linger", "--value"])
+    if proc is None or proc.returncode != 0:
+        return Check("linger", WARN, "no logind here (container?): the user manager lives as long as it was started")
+    if proc.stdout.strip() == "yes":
+        return Check("linger", OK, "sessions outlive logout")
+    return Check("linger", WARN, "sessions stop when you log out", f"loginctl enable-linger {user}")
+
+
+def _state_dir() -> Check:
+    root = state_dir()
+    if not root.exists():
+        return Check("state", OK, f"{root} will be created on first launch")
+    mode = root.stat().st_mode & 0o777
+    if mode & 0o077:
+        return Check("state", WARN, f"{root} is mode {mode:o}, readable by others", f"chmod 700 {root}")
+    return Check("state", OK, f"{root} (mode 700)")
+
+
+def _claude_cli(settings: Settings | None) -> Check:
+    path = settings.claudePath if settings and settings.claudePath else _bundled_claude()
+    if not path or not Path(path).exists():
+        return Check("claude cli", FAIL, "no Claude Code executable found", "pip install claude-agent-sdk (bundles it)")
+    proc = _run([path, "--version"], timeout=30)
+    if proc is None or proc.returncode != 0:
+        return Check("claude cli", FAIL, f"{path} --version failed", "reinstall claude-agent-sdk")
+    return Check("claude cli", OK, f"{path}: {proc.stdout.strip()}")
+
+
+def _bundled_claude() -> str | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("claude_agent_sdk")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return str(Path(next(iter(spec.submodule_search_locations))) / "_bundled" / "claude")
+
+
+def _credentials(env: dict[str, str]) -> Check:
+    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"):
+        if env.get(var):
+            return Check("credentials", OK, f"{var} is set (sessions launched from this environment get it)")
+    creds = Path(env.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude") / ".credentials.json"
+    if creds.exists():
+        return Check("credentials", OK, f"logged in ({creds})")
+    return Check("credentials", FAIL, "no API key and no Claude login", "export ANTHROPIC_API_KEY=... or run: claude")
+
+
+def _openclaw(settings: Settings | None) -> Check:
+    binary = settings.openclawPath if settings else "openclaw"
+    found = shutil.which(binary)
+    if not found:
+        return Check(
+            "openclaw",
+            WARN,
+            f"{binary!r} not found: notifications cannot be delivered",
+            "set openclawPath in the config",
+        )
+    return Check("openclaw", OK, found)
+
+
+def _notifier() -> Check:
+    proc = _run(["systemctl", "--user", "is-active", "clawunits-notifier.service"])
+    state = proc.stdout.strip() if proc else "unknown"
+    if state == "active":
+        return Check("notifier", OK, "clawunits-notifier.service is active")
+    return Check(
+        "notifier",
+        WARN,
+        f"clawunits-notifier.service is {state}: no notifications",
+        "./install.sh, or systemctl --user enable --now clawunits-notifier.service",
+    )
+
+
+def render(checks: list[Check]) -> str:
+    marks = {OK: "✅", WARN: "⚠️", FAIL: "❌"}
+    lines = []
+    for c in checks:
+        lines.append(f"{marks[c.status]} {c.name}: {c.detail}")
+        if c.fix and c.status != OK:
+            lines.append(f"   fix: {c.fix}")
+    return "\n".join(lines)
