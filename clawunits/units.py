@@ -6,19 +6,43 @@ neither, so one connection per process and one round trip per operation is all a
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
+import sys
 import time
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pystemd.dbusexc import DBusBaseError
-from pystemd.dbuslib import DBus, DBusAddress, apply_signature
-
 from clawunits.errors import SystemdError
+
+
+def _bare_pystemd() -> None:
+    """Make ``import pystemd.dbuslib`` skip pystemd's package ``__init__``.
+
+    That ``__init__`` imports pystemd's high-level objects and with them lxml (~14 ms of every CLI call);
+    clawunits uses only the compiled low-level modules, which import nothing of it. So, unless something
+    imported pystemd already, register the package as a plain namespace over its own directory.
+    """
+    if "pystemd" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pystemd")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    package = types.ModuleType("pystemd")
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__ = spec
+    sys.modules["pystemd"] = package
+
+
+_bare_pystemd()
+
+from pystemd.dbusexc import DBusBaseError  # noqa: E402 - after _bare_pystemd()
+from pystemd.dbuslib import DBus, DBusAddress, apply_signature  # noqa: E402
 
 SYSTEMD = b"org.freedesktop.systemd1"
 MANAGER_PATH = b"/org/freedesktop/systemd1"
