@@ -138,11 +138,17 @@ class Service:
                 f" of its ${budget:g} budget",
                 hint="give a larger --max-budget-usd",
             )
-        mode = check_permission_mode(req.permission_mode or self.settings.permissionMode)
-        tools = [check_tool(t) for t in req.allowed_tools]
+        # A resumed conversation keeps how it was set up (approval prompts included) unless told otherwise.
+        mode = check_permission_mode(
+            req.permission_mode or (resumed.permission_mode if resumed else None) or self.settings.permissionMode
+        )
+        tools = [check_tool(t) for t in (req.allowed_tools or (resumed.allowed_tools if resumed else []))]
+        system_prompt = (
+            req.system_prompt if req.system_prompt is not None else (resumed.system_prompt if resumed else None)
+        )
         if req.fork and not req.resume:
             raise InvalidInput("--fork needs --resume: only a resumed session can be forked")
-        if req.system_prompt is not None and "\0" in req.system_prompt:
+        if system_prompt is not None and "\0" in system_prompt:
             raise InvalidInput("system prompt contains a NUL byte")
         base = naming.validate_name(req.name) if req.name is not None else naming.generate_name(prompt)
         agent = check_agent(req.origin_agent)
@@ -166,7 +172,7 @@ class Service:
                 permission_mode=mode,
                 budget_usd=budget,
                 multi_turn=req.multi_turn,
-                system_prompt=req.system_prompt,
+                system_prompt=system_prompt,
                 allowed_tools=tools,
                 resume_claude_session_id=resumed.claude_session_id if resumed else _raw_uuid(req.resume),
                 resumed_from=(resumed.id if resumed else req.resume) if req.resume else None,
@@ -412,7 +418,10 @@ class Service:
                 )
             self.store.save(updated)
         self._wake(record)
-        return RespondResult(record=updated, message_id=posted.id, interrupted=interrupt)
+        # An interrupt stops a turn in progress; an answer to a permission request or a message to an idle
+        # session has nothing to interrupt.
+        interrupted = interrupt and current.status in (Status.STARTING, Status.RUNNING) and current.waiting_for is None
+        return RespondResult(record=updated, message_id=posted.id, interrupted=interrupted)
 
     def _unit_running(self, record: SessionRecord) -> bool:
         state = self.manager.state(record.unit)

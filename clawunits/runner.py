@@ -62,6 +62,10 @@ CONTINUE_PROMPT = "Continue where you left off."
 # Why a turn was cut short: a message with --interrupt, the watchdog's interrupt, the watchdog's CLI restart.
 BY_MESSAGE, WATCHDOG, RESTART = "message", "watchdog", "restart"
 ASK_TOOL = "AskUserQuestion"
+ASK_INSTEAD = (
+    "The user answers questions between turns, not through this tool. End your turn by asking the question "
+    "in plain text; the answer will come as the user's next message."
+)
 # An interrupted turn ends with one of these: drained, not a failure.
 ABORTED = frozenset({"aborted_streaming", "aborted_tools"})
 ALLOW_WORDS = frozenset({"allow", "yes", "y", "approve", "ok", "allowed"})
@@ -351,6 +355,11 @@ class Runner:
     # -- permissions -----------------------------------------------------------------------------------
 
     async def _can_use_tool(self, tool: str, tool_input: dict[str, Any], _ctx: Any) -> Any:
+        if tool == ASK_TOOL:
+            # A question, not a tool call to approve: the turn ends with it (waiting for a "question", its
+            # questions in the `waiting` record) and the answer comes as the next turn, as in bypassPermissions
+            # mode, where Claude Code disables AskUserQuestion.
+            return PermissionResultDeny(message=ASK_INSTEAD)
         request_id = new_id()[:6]
         answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.permission = PendingPermission(request_id, time.time_ns(), answer)

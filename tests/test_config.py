@@ -25,6 +25,9 @@ claudePath = "/opt/claude/bin/claude"
 env = { ANTHROPIC_BASE_URL = "http://127.0.0.1:9", FOO = "bar baz" }
 passEnv = ["MY_TOKEN", "OTHER"]
 stopTimeoutSec = 30
+permissionTimeoutSec = 45
+stallTimeoutSec = 120.5
+openclawPath = "/opt/openclaw/bin/openclaw"
 """
 
 
@@ -71,6 +74,9 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         env={"ANTHROPIC_BASE_URL": "http://127.0.0.1:9", "FOO": "bar baz"},
         passEnv=["MY_TOKEN", "OTHER"],
         stopTimeoutSec=30,
+        permissionTimeoutSec=45,
+        stallTimeoutSec=120.5,
+        openclawPath="/opt/openclaw/bin/openclaw",
     )
     # The file above really sets every option there is: a new option needs a line here.
     for f in dataclasses.fields(Settings):

@@ -61,6 +61,17 @@ def full_record() -> SessionRecord:
         reason="done",
         result_preview="All 42 tests pass.",
         origin_channel="telegram:12345",
+        origin_agent="agent-main",
+        end_cause="budget",
+        waiting_for="permission",
+        pending_permission="a1b2c3",
+        last_activity_at="2026-11-22T00:03:10.000Z",
+        auto_responds=3,
+        prior_cost_usd=0.25,
+        idle_timeout_minutes=5.0,
+        permission_timeout_sec=30.0,
+        stall_timeout_sec=90.0,
+        archived=True,
         schema=1,
     )
 
