@@ -5,21 +5,25 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: ./install.sh [--dev] [--demo] [--linger] [-h|--help]
+Usage: ./install.sh [--dev] [--demo] [--linger] [--plugin-only] [-h|--help]
 
-  --dev      also install the test extras (.[test])
-  --demo     afterwards run an offline demo session against a scripted loopback Messages API
-  --linger   run `loginctl enable-linger $USER` so sessions outlive logout (normal hosts)
-  -h --help  show this help
+  --dev          also install the test extras (.[test])
+  --demo         afterwards run an offline demo session against a scripted loopback Messages API
+  --linger       run `loginctl enable-linger $USER` so sessions outlive logout (normal hosts)
+  --plugin-only  only (re)install the OpenClaw plugin, for a clawunits installed before
+  -h --help      show this help
+
+When `openclaw` is on PATH, the OpenClaw plugin (plugin/ and skills/) is installed into it too.
 
 Environment: CLAWUNITS_VENV (default <repo>/.venv), PYTHON (default python3), XDG_CONFIG_HOME.
 EOF
 }
 
-DEV=0 DEMO=0 LINGER=0
+DEV=0 DEMO=0 LINGER=0 PLUGIN_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --dev) DEV=1 ;;
+        --plugin-only) PLUGIN_ONLY=1 ;;
         --demo) DEMO=1 ;;
         --linger) LINGER=1 ;;
         -h | --help) usage; exit 0 ;;
@@ -267,13 +271,59 @@ demo() {
     say "demo: stopped $DEMO_UNIT"
 }
 
+# -------------------------------------------------------------------------------------- 7. OpenClaw plugin
+# Stages plugin/ and skills/ as one package, installs it with `openclaw plugins install` (a copy under the
+# OpenClaw state dir) and points its config at this virtualenv's clawunits. Skipped without openclaw.
+PLUGIN_STATE="skipped"
+
+openclaw_plugin() {
+    if ! command -v openclaw >/dev/null; then
+        PLUGIN_STATE="skipped: openclaw is not on PATH"
+        say "OpenClaw plugin: skipped (openclaw is not on PATH; install OpenClaw, then run ./install.sh --plugin-only)"
+        return
+    fi
+    [[ -x $CLAW ]] || die "$CLAW not found: run ./install.sh first"
+    local stage
+    stage="$(mktemp -d)"
+    # The staged copy holds the plugin's runtime files and its skills, not its tests.
+    cp -R "$REPO/plugin/." "$stage/"
+    rm -rf "$stage/test" "$stage/testing" "$stage/node_modules"
+    cp -R "$REPO/skills" "$stage/skills"
+    chmod -R go-w "$stage"
+    if ! openclaw plugins install "$stage" --force --accept-capabilities </dev/null | sed 's/^/install: openclaw: /'; then
+        rm -rf "$stage"
+        warn "openclaw plugins install failed (see above)"
+        PLUGIN_STATE="NOT installed: openclaw plugins install failed"
+        MISSING+=("the OpenClaw plugin (openclaw plugins install failed)")
+        return
+    fi
+    rm -rf "$stage"
+    if ! openclaw config set plugins.entries.clawunits.config.clawunitsPath "$CLAW" </dev/null >/dev/null; then
+        warn "could not set plugins.entries.clawunits.config.clawunitsPath to $CLAW"
+        MISSING+=("plugins.entries.clawunits.config.clawunitsPath = $CLAW in the OpenClaw config")
+    fi
+    PLUGIN_STATE="installed into OpenClaw (clawunitsPath = $CLAW)"
+    say "OpenClaw plugin: installed; its config clawunitsPath is $CLAW"
+    if [[ $(command -v clawunits || true) != "$CLAW" ]]; then
+        say "advice: the claude-code-orchestration skill needs clawunits on the gateway's PATH:" \
+            "ln -sf $CLAW ~/.local/bin/clawunits (or add $VENV/bin to PATH)"
+    fi
+    say "restart the gateway to load it: openclaw gateway restart"
+}
+
 # --------------------------------------------------------------------------------------------------- main
+if [[ $PLUGIN_ONLY -eq 1 ]]; then
+    openclaw_plugin
+    [[ ${#MISSING[@]} -eq 0 && $PLUGIN_STATE == installed* ]] || exit 1
+    exit 0
+fi
 os_packages
 python_env
 user_manager
 install_units
 credentials
 [[ $DEMO -eq 1 ]] && demo
+openclaw_plugin
 
 echo
 say "summary"
@@ -287,6 +337,7 @@ if [[ ${#INSTALLED_UNITS[@]} -gt 0 ]]; then
 else
     say "  units:        none"
 fi
+say "  plugin:       $PLUGIN_STATE"
 if [[ ${#MISSING[@]} -eq 0 ]]; then
     say "  missing:      nothing"
 else

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from clawunits.errors import Forbidden, InvalidInput, LimitReached, NotFound, St
 from clawunits.foreground import Foreground
 from clawunits.guards import GuardContext, check_launch
 from clawunits.inbox import inbox_for
-from clawunits.models import SessionRecord, Status
+from clawunits.models import SessionRecord, Status, parse_ts
 from clawunits.records import GAP, TURN_END, shorten, utc_now_iso
 from clawunits.render import render_entry
 from clawunits.sessionenv import session_environment
@@ -30,6 +31,7 @@ from clawunits.store import Store
 from clawunits.units import UnitSpec, UnitState, UserManager
 
 MAX_PROMPT_BYTES = 256 * 1024
+LAUNCH_GRACE_SEC = 30.0
 MAX_BUDGET_USD = 1000.0
 MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\[\]/-]{0,99}$")
 TOOL_RE = re.compile(r"^[A-Za-z0-9_.*:()\[\] /-]{1,200}$")
@@ -298,7 +300,7 @@ class Service:
         listed = self.manager.list()
         out = []
         for record in records:
-            if not record.is_open or listed.get(record.unit, ("", ""))[1] == "running":
+            if not record.is_open or listed.get(record.unit, ("", ""))[1] == "running" or _launching(record):
                 out.append(record)
                 continue
             state = self.manager.state(record.unit)
@@ -504,6 +506,13 @@ def _check_accepts_messages(record: SessionRecord) -> None:
         raise StateError(
             f"session {record.name} [{record.id}] is single-turn (--multi-turn-disabled); it takes no messages"
         )
+
+
+def _launching(record: SessionRecord) -> bool:
+    """Written by ``launch`` but its unit not started yet: not a dead session (for a grace period)."""
+    if record.status is not Status.STARTING or record.started_at:
+        return False
+    return (datetime.now(UTC) - parse_ts(record.created_at)).total_seconds() < LAUNCH_GRACE_SEC
 
 
 def _close_lost(record: SessionRecord, reason: str) -> SessionRecord | None:

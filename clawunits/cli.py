@@ -239,6 +239,7 @@ def resume(
     """Continue a finished session's conversation as a new session (or --list the resumable ones).
 
     SESSION is a name, an id or a Claude session UUID; PROMPT defaults to "Continue where you left off."
+    (PROMPT "-" reads it from stdin.)
     """
     from clawunits import render
     from clawunits.api import LaunchRequest
@@ -250,6 +251,8 @@ def resume(
         return
     if not session:
         raise click.UsageError("give a SESSION to resume, or --list")
+    if prompt == "-":
+        prompt = sys.stdin.read()
     record = service.launch(
         LaunchRequest(
             prompt=prompt or "Continue where you left off.",
@@ -295,7 +298,8 @@ def fg(ctx: click.Context, session: str, lines: int, channel: str | None, as_jso
         "lines": view.lines,
         "foreground": view.channel is not None,
     }
-    text = render.foreground(r, view.catchup, view.lines, live=live and not as_json)
+    mode = "channel" if not live else ("peek" if as_json else "follow")
+    text = render.foreground(r, view.catchup, view.lines, mode=mode)
     data["message"] = text
     _emit(as_json, data, text)
     if live and not as_json and r.is_open:

@@ -73,7 +73,8 @@ yourself, just notify me when done'."
 Do NOT create the skill without asking. When the user has answered:
 1. Write their answer, in their words, to {workspace}/skills/claude-code-autonomy/autonomy.md
 2. Write {skill} with structured rules derived from it: what you answer yourself, what you forward to the
-   user. It must define these two message formats:
+   user. Start it with a frontmatter block (`---`, `name: claude-code-autonomy`, `description: ...`, `---`):
+   OpenClaw ignores a skill without a description. It must define these two message formats:
      👋 [session-name] Important question — needs your decision:
      > "question text"
      🤖 [session-name] finished:
@@ -92,6 +93,11 @@ def _agent_from_channels(workspace: str, settings: Settings) -> str | None:
 
 def _heartbeat(config: dict[str, Any], agent_id: str) -> Any:
     agents = config.get("agents") if isinstance(config.get("agents"), dict) else {}
+    # OpenClaw 2026.9 keeps agents under agents.entries.<id>; older releases in an agents.list array.
+    entries = agents.get("entries") if isinstance(agents.get("entries"), dict) else {}
+    entry = entries.get(agent_id)
+    if isinstance(entry, dict) and entry.get("heartbeat") is not None:
+        return entry["heartbeat"]
     for agent in agents.get("list") or []:
         if isinstance(agent, dict) and agent.get("id") == agent_id and agent.get("heartbeat") is not None:
             return agent["heartbeat"]
@@ -101,7 +107,7 @@ def _heartbeat(config: dict[str, Any], agent_id: str) -> Any:
 
 
 def _agent_index(agent_id: str) -> str:
-    return f"agents.list[<index of {agent_id}>]"
+    return f"agents.entries.{agent_id}"
 
 
 def _heartbeat_configured(heartbeat: Any, agent_id: str, path: Path) -> None:

@@ -22,6 +22,11 @@ def _cut(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
+def _amount(usd: float) -> str:
+    """A budget as given: ``5``, ``0.5``, ``0.00001`` (never ``1e-05``)."""
+    return f"{usd:.6f}".rstrip("0").rstrip(".") or "0"
+
+
 def strip_markdown(text: str) -> str:
     """The seed strips ``* ` _ ~`` from previews so a chat does not render half a formatting span."""
     return re.sub(r"[*`_~]", "", text)
@@ -64,7 +69,7 @@ def failed(r: SessionRecord, reason: str) -> str:
 def budget_exhausted(r: SessionRecord, reason: str, cost_usd: float) -> str:
     return (
         f"⛔ [{r.name}] Budget exhausted\n   📁 {r.workdir}\n   📝 {quoted_prompt(r.prompt, 60)}\n"
-        f"   💰 ${cost_usd:.4f} of ${r.budget_usd:g}\n   ⚠️ {reason}"
+        f"   💰 ${cost_usd:.4f} of ${_amount(r.budget_usd)}\n   ⚠️ {reason}"
     )
 
 

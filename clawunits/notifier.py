@@ -43,7 +43,9 @@ WAKE_DEBOUNCE_SEC = 5.0
 REMINDER_AFTER_SEC = 600.0
 REMINDER_CHECK_SEC = 60.0
 DEATH_CHECK_SEC = 5.0
+# A launch writes the record, then starts the unit (its start job may take up to 10 s).
 CURSOR_SAVE_SEC = 0.5
+FOLLOW_RESTART_SEC = 1.0
 OUTBOX_COMPACT_BYTES = 4 * 1024 * 1024
 READ_LIMIT = 4 * 1024 * 1024
 WAKE_QUEUE = "wake"
@@ -67,7 +69,8 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.sent: set[str] = set()
+        # A dict for its order: compaction keeps the newest keys.
+        self.sent: dict[str, None] = {}
         self.pending: dict[str, Item] = {}
         self._load()
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the daemon's life
@@ -86,7 +89,7 @@ class Outbox:
             if "add" in entry:
                 self.pending[entry["add"]] = Item(entry["add"], entry.get("text", ""), entry.get("channel"))
             elif "sent" in entry:
-                self.sent.add(entry["sent"])
+                self.sent[entry["sent"]] = None
                 self.pending.pop(entry["sent"], None)
         if self.path.stat().st_size > OUTBOX_COMPACT_BYTES:
             self._compact()
@@ -109,7 +112,7 @@ class Outbox:
 
     def mark_sent(self, key: str, ok: bool = True) -> None:
         self.pending.pop(key, None)
-        self.sent.add(key)
+        self.sent[key] = None
         self._write({"sent": key} if ok else {"sent": key, "failed": True})
 
     def _write(self, entry: dict[str, Any]) -> None:
@@ -127,6 +130,8 @@ class FgBuffer:
     first_cursor: str = ""
     last_cursor: str = ""
     due: float = 0.0
+    # The journal cursor before the first text: until the buffer is in the outbox, a restart reads from here.
+    resume_cursor: str | None = None
 
 
 @dataclass
@@ -185,6 +190,17 @@ class Notifier:
             self.outbox.close()
 
     async def _follow(self) -> None:
+        """Follow the journal for the daemon's life: should ``journalctl`` end (killed, out of memory, a bad
+        line), start it again after the last entry read, so the notifier never sits deaf but alive."""
+        while True:
+            try:
+                await self._follow_journal()
+                log.warning("journalctl ended; following again after the last entry read")
+            except Exception:  # logged with traceback; following goes on
+                log.exception("following the journal failed; following again after the last entry read")
+            await asyncio.sleep(FOLLOW_RESTART_SEC)
+
+    async def _follow_journal(self) -> None:
         """``journalctl -f`` over the user's stdout entries; session records are picked by identifier."""
         argv = [
             JOURNALCTL, "-f", "-q", "-a", "--no-pager", "-o", "json",
@@ -304,7 +320,10 @@ class Notifier:
     def _on_text(self, s: SessionRecord, rec: R.Record) -> None:
         """Text for foreground channels is coalesced: sent 500 ms after the last block."""
         for channel in self._fg_views(s, rec):
-            buf = self.buffers.setdefault((s.id, channel), FgBuffer(first_cursor=rec.cursor or ""))
+            # self.cursor is still the entry before this record's (it moves once the record is handled).
+            buf = self.buffers.setdefault(
+                (s.id, channel), FgBuffer(first_cursor=rec.cursor or "", resume_cursor=self.cursor)
+            )
             buf.texts.append(str(rec.get("text", "")))
             buf.last_cursor = rec.cursor or buf.last_cursor
             buf.due = time.monotonic() + FG_COALESCE_SEC
@@ -432,10 +451,16 @@ class Notifier:
                 last_save = time.monotonic()
 
     def _save_cursor(self) -> None:
-        # Only once everything its records produced is in the outbox: it is written synchronously above.
-        if self.cursor_dirty and self.cursor:
-            write_atomically(self.dir / "cursor", self.cursor.encode())
-            self.cursor_dirty = False
+        # Only once everything its records produced is in the outbox: it is written synchronously above,
+        # except foreground text still being coalesced in memory, which holds the cursor back before it.
+        if not (self.cursor_dirty and self.cursor):
+            return
+        held = [buf.resume_cursor for buf in self.buffers.values()]
+        if None in held:
+            return  # nothing before that text to resume from yet: keep the saved position
+        cursor = min(held, key=cursor_seqnum) if held else self.cursor
+        write_atomically(self.dir / "cursor", cursor.encode())
+        self.cursor_dirty = bool(held)  # saved again once the buffers are flushed
 
     async def _periodic(self) -> None:
         """Checks that need systemd and the store, one at a time (the bus connection is not thread-safe)."""

@@ -116,7 +116,8 @@ def resumable(records: list[SessionRecord]) -> str:
     return "\n".join(lines)
 
 
-def foreground(r: SessionRecord, catchup: list[str] | None, lines: list[str], live: bool = False) -> str:
+def foreground(r: SessionRecord, catchup: list[str] | None, lines: list[str], mode: str = "channel") -> str:
+    """``mode``: "channel" (the notifier streams to a chat), "follow" (this terminal follows), or "peek"."""
     out = [
         f"Session {r.name} [{r.id}] now in foreground.",
         f"Status: {r.status.value.upper()} | Duration: {duration(r.duration_ms)}",
@@ -131,8 +132,10 @@ def foreground(r: SessionRecord, catchup: list[str] | None, lines: list[str], li
         out += ["(no output yet)", RULE]
     if not r.is_open:
         out.append(f"Session is {r.status.value}. No more output expected.")
-    elif live:
+    elif mode == "follow":
         out.append("Following new output... Press Ctrl-C to stop.")
+    elif mode == "peek":
+        out.append("Not streaming anywhere: give --channel to stream to a chat.")
     else:
         out.append("Streaming new output... Use claude_bg to detach.")
     return "\n".join(out)

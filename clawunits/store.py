@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
@@ -27,6 +29,7 @@ from clawunits.naming import ID_ALPHABET
 log = logging.getLogger(__name__)
 
 MIN_ID_PREFIX = 4
+CACHE = "records.cache.json"
 UUID_LEN = 36
 
 
@@ -90,19 +93,46 @@ class Store:
             raise StoreError(f"session record {path} is unreadable: {e}") from e
 
     def all(self) -> list[SessionRecord]:
-        """Every readable record, oldest first; an unreadable file is logged and skipped, never fatal."""
-        records = []
+        """Every readable record, oldest first; an unreadable file is logged and skipped, never fatal.
+
+        Parsing TOML is most of the cost of listing many sessions, so parsed records are cached in
+        ``records.cache.json``, each entry valid while its file's inode, size and mtime are unchanged (every
+        write replaces the file, so the inode changes too).
+        """
         try:
-            paths = sorted(self.sessions_dir.glob("*.toml"))
+            names = sorted(n for n in os.listdir(self.sessions_dir) if n.endswith(".toml"))
         except OSError:
             return []
-        for path in paths:
+        cache = self._read_cache()
+        fresh: dict[str, Any] = {}
+        records = []
+        for name in names:
+            path = self.sessions_dir / name
             try:
-                records.append(SessionRecord.from_toml(tomllib.loads(path.read_text(encoding="utf-8"))))
-            except (OSError, ValueError, TypeError) as e:
+                st = os.stat(path)
+                stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
+                hit = cache.get(name)
+                data = hit["r"] if hit and hit["k"] == stamp else tomllib.loads(path.read_text(encoding="utf-8"))
+                records.append(SessionRecord.from_toml(data))
+                fresh[name] = {"k": stamp, "r": data}
+            except (OSError, ValueError, TypeError, KeyError) as e:
                 log.warning("skipping unreadable session record %s: %s", path, e)
+        if fresh != cache:
+            self._write_cache(fresh)
         records.sort(key=lambda r: r.created_at)
         return records
+
+    def _read_cache(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.root / CACHE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write_cache(self, entries: dict[str, Any]) -> None:
+        # Only a speed-up: a reader that cannot write it just parses again next time.
+        with contextlib.suppress(OSError):
+            write_atomically(self.root / CACHE, json.dumps(entries, separators=(",", ":")).encode())
 
     def resolve(self, ref: str) -> SessionRecord:
         """Find a session by exact id, then exact name, then Claude session UUID, then unique id prefix."""

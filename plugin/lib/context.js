@@ -1,0 +1,104 @@
+// Where a call comes from: the chat channel string and the agent, taken from OpenClaw's tool or command context.
+// Only what the CLI cannot know is worked out here; routing and validation stay in clawunits.
+
+// A channel string clawunits accepts: `channel|target` or `channel|account|target` (`|`: OpenClaw splits on `:`).
+const CHANNEL_RE = /^[a-z0-9][a-z0-9_.-]{0,31}\|[^\n\0]+$/;
+const NO_CHANNEL = new Set(["", "unknown", "gateway", "command"]);
+
+function text(value) {
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  return typeof value === "string" ? value.trim() : "";
+}
+
+/** `value` if it is a deliverable channel string, else undefined (bare words like "webchat" are not). */
+export function channelString(value) {
+  const s = text(value);
+  if (NO_CHANNEL.has(s) || !CHANNEL_RE.test(s)) return undefined;
+  const parts = s.split("|");
+  if (parts.some((p) => !p.trim())) return undefined;
+  return s;
+}
+
+/** The agentChannels value for `dir`: the longest matching directory prefix wins (as clawunits routes). */
+export function agentChannelFor(dir, agentChannels) {
+  const path = text(dir).replace(/\/+$/, "") || (text(dir) ? "/" : "");
+  if (!path || !agentChannels || typeof agentChannels !== "object") return undefined;
+  const keys = Object.keys(agentChannels).sort((a, b) => b.replace(/\/+$/, "").length - a.replace(/\/+$/, "").length);
+  for (const prefix of keys) {
+    const key = prefix.replace(/\/+$/, "") || "/";
+    if (path === key || path.startsWith(key === "/" ? "/" : `${key}/`)) {
+      const value = agentChannels[prefix];
+      return typeof value === "string" ? value : undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The conversation a tool call comes from (seed rules): `ctx.messageChannel` with at least two `|` parts plus
+ * `ctx.agentAccountId` gives `channel|account|rest`; else the agentChannels entry of the agent's workspace;
+ * else `ctx.messageChannel` itself when it is a channel string.
+ */
+export function toolChannel(ctx = {}, config = {}) {
+  const message = text(ctx.messageChannel);
+  const parts = message.split("|");
+  const account = text(ctx.agentAccountId);
+  if (parts.length === 2 && account) {
+    const withAccount = channelString([parts[0], account, parts[1]].join("|"));
+    if (withAccount) return withAccount;
+  }
+  return channelString(agentChannelFor(ctx.workspaceDir, config.agentChannels)) ?? channelString(message);
+}
+
+/** The conversation's own channel (its chat), without the agentChannels fallback. */
+function ownToolChannel(ctx = {}) {
+  const message = text(ctx.messageChannel);
+  const parts = message.split("|");
+  const account = text(ctx.agentAccountId);
+  if (parts.length === 2 && account) return channelString([parts[0], account, parts[1]].join("|"));
+  return channelString(message);
+}
+
+/**
+ * The origin channel claude_launch passes as --channel, or undefined to let clawunits route by agentChannels
+ * (the session workdir's longest prefix) and fallbackChannel when notifications go out. The agent workspace's
+ * mapping is passed only when the workdir has none of its own: a specific project mapping must win (seed #9).
+ */
+export function launchChannel(ctx = {}, config = {}, workdir) {
+  const own = ownToolChannel(ctx);
+  if (own) return own;
+  if (workdir && agentChannelFor(workdir, config.agentChannels)) return undefined;
+  return channelString(agentChannelFor(ctx.workspaceDir, config.agentChannels));
+}
+
+/** The chat a tool streams to (claude_fg / claude_bg): the tool channel, else fallbackChannel. */
+export function streamChannel(ctx = {}, config = {}) {
+  return toolChannel(ctx, config) ?? channelString(config.fallbackChannel);
+}
+
+/**
+ * The conversation a chat command comes from (seed order): `channel|chatId`, `channel|senderId`, a numeric
+ * `id` as a Telegram chat, a `channelId` that is already a channel string. No fallbackChannel here: as an
+ * origin it would beat the agentChannels routing clawunits does; streams use it (`commandStreamChannel`).
+ */
+export function commandChannel(ctx = {}) {
+  const channel = text(ctx.channel);
+  if (channel) {
+    for (const target of [ctx.chatId, ctx.senderId]) {
+      const found = text(target) && channelString(`${channel}|${text(target)}`);
+      if (found) return found;
+    }
+  }
+  if (/^-?\d+$/.test(text(ctx.id))) return `telegram|${text(ctx.id)}`;
+  return channelString(ctx.channelId);
+}
+
+/** The chat a command streams to (/claude_fg, /claude_bg): the command's channel, else fallbackChannel. */
+export function commandStreamChannel(ctx = {}, config = {}) {
+  return commandChannel(ctx) ?? channelString(config.fallbackChannel);
+}
+
+/** The OpenClaw agent a tool call acts for, if any. */
+export function toolAgent(ctx = {}) {
+  return text(ctx.agentId) || undefined;
+}

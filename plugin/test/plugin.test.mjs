@@ -1,0 +1,702 @@
+// The plugin against a fake OpenClaw api and a stand-in clawunits: every tool, command and RPC parameter
+// must reach the CLI's argv (or stdin), and every answer or error must come back in the surface's form.
+
+import assert from "node:assert/strict";
+import { after, beforeEach, describe, it } from "node:test";
+
+import plugin, { DEFAULT_RESUME_PROMPT, RPC_METHODS, TOOL_NAMES, resetSyncState } from "../index.js";
+import { makeFakeApi, makeFakeClawunits, waitFor } from "../testing/helpers.mjs";
+
+const fake = makeFakeClawunits();
+after(() => fake.cleanup());
+
+const agentChannels = { "/ws/seo": "telegram|seo-bot|111", "/ws/seo/project-x": "telegram|seo-bot|222" };
+const baseConfig = { clawunitsPath: fake.exe, agentChannels, fallbackChannel: "telegram|999" };
+
+const SESSION = {
+  id: "a1b2c3d4",
+  name: "fix-auth",
+  status: "running",
+  prompt: "Fix the authentication bug in src/auth.ts — users are logged out after refresh, every single time",
+  workdir: "/app",
+  model: null,
+  multiTurn: true,
+  costUsd: 0,
+  durationMs: 135000,
+  claudeSessionId: "550e8400-e29b-41d4-a716-446655440000",
+  resumedFrom: null,
+  forked: false,
+};
+
+/** A registered plugin (full mode) whose config sync has already run. */
+async function setup(config = baseConfig, registrationMode = "full") {
+  resetSyncState();
+  fake.reset();
+  const api = makeFakeApi({ pluginConfig: config, registrationMode });
+  plugin.register(api);
+  if (registrationMode === "full") await waitFor(() => fake.calls().length >= 1, 5000, "the config sync");
+  fake.reset();
+  return api;
+}
+
+const argvOf = () => fake.lastCall().argv;
+const stdinOf = () => fake.lastCall().stdin;
+
+describe("registration", () => {
+  it("registers 8 tools, 8 commands, 9 RPC methods and the config service", async () => {
+    const api = await setup();
+    assert.deepEqual([...api.tools.keys()], TOOL_NAMES);
+    for (const name of TOOL_NAMES) {
+      const tool = api.tools.get(name)({});
+      assert.equal(tool.name, name);
+      assert.equal(tool.parameters.type, "object");
+      assert.equal(typeof tool.execute, "function");
+      assert.ok(tool.description.length > 20);
+    }
+    assert.deepEqual([...api.commands.keys()].sort(), [
+      "claude",
+      "claude_bg",
+      "claude_fg",
+      "claude_kill",
+      "claude_respond",
+      "claude_resume",
+      "claude_sessions",
+      "claude_stats",
+    ]);
+    for (const cmd of api.commands.values()) assert.equal(cmd.requireAuth, true);
+    assert.deepEqual([...api.methods.keys()], RPC_METHODS);
+    assert.deepEqual(RPC_METHODS.sort(), [
+      "claude-code.bg",
+      "claude-code.fg",
+      "claude-code.kill",
+      "claude-code.launch",
+      "claude-code.output",
+      "claude-code.respond",
+      "claude-code.resume",
+      "claude-code.sessions",
+      "claude-code.stats",
+    ]);
+    assert.equal(api.methodOptions.get("claude-code.stats").scope, "operator.read");
+    assert.equal(api.methodOptions.get("claude-code.launch").scope, "operator.write");
+    assert.deepEqual(
+      api.services.map((s) => s.id),
+      ["clawunits-config"],
+    );
+  });
+
+  it("tool parameters use the seed's names", async () => {
+    const api = await setup();
+    const props = (name) => Object.keys(api.tools.get(name)({}).parameters.properties).sort();
+    assert.deepEqual(props("claude_launch"), [
+      "allowed_tools",
+      "fork_session",
+      "max_budget_usd",
+      "model",
+      "multi_turn_disabled",
+      "name",
+      "permission_mode",
+      "prompt",
+      "resume_session_id",
+      "system_prompt",
+      "workdir",
+    ]);
+    assert.deepEqual(props("claude_respond"), ["interrupt", "message", "session", "userInitiated"]);
+    assert.deepEqual(props("claude_fg"), ["lines", "session"]);
+    assert.deepEqual(props("claude_bg"), ["session"]);
+    assert.deepEqual(props("claude_kill"), ["session"]);
+    assert.deepEqual(props("claude_output"), ["full", "lines", "session"]);
+    assert.deepEqual(props("claude_sessions"), ["status"]);
+    assert.deepEqual(props("claude_stats"), []);
+    assert.deepEqual(api.tools.get("claude_launch")({}).parameters.required, ["prompt"]);
+    assert.deepEqual(api.tools.get("claude_respond")({}).parameters.required, ["session", "message"]);
+  });
+});
+
+describe("config sync", () => {
+  beforeEach(() => {
+    resetSyncState();
+    fake.reset();
+  });
+
+  it("writes the plugin config to clawunits (stdin) when registered in full mode", async () => {
+    const config = { ...baseConfig, maxSessions: 3 };
+    const api = makeFakeApi({ pluginConfig: config });
+    plugin.register(api);
+    // The service start that follows shares the sync under way instead of running a second one.
+    await api.services[0].start({});
+    assert.equal(fake.calls().length, 1);
+    assert.deepEqual(argvOf(), ["config", "sync", "--json"]);
+    assert.deepEqual(JSON.parse(stdinOf()), config);
+    // The same config registered again (hot reload of something else): nothing to write.
+    plugin.register(makeFakeApi({ pluginConfig: { ...config } }));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(fake.calls().length, 1);
+    // A service (re)start always writes: the file may have been changed since.
+    await api.services[0].start({});
+    assert.equal(fake.calls().length, 2);
+    // A new config is written at once.
+    plugin.register(makeFakeApi({ pluginConfig: { ...config, maxSessions: 4 } }));
+    await waitFor(() => fake.calls().length === 3, 5000, "the new sync");
+    assert.equal(JSON.parse(stdinOf()).maxSessions, 4);
+  });
+
+  it("has no side effects outside full mode", async () => {
+    for (const mode of ["discovery", "tool-discovery", "setup-only", "cli-metadata"]) {
+      plugin.register(makeFakeApi({ pluginConfig: baseConfig, registrationMode: mode }));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(fake.calls().length, 0);
+  });
+
+  it("logs a failed sync and retries it on the next start", async () => {
+    fake.setReply("config sync", {
+      stdout: { error: "plugin config: unknown option(s): bogus", code: "config" },
+      exit: 2,
+    });
+    const api = makeFakeApi({ pluginConfig: baseConfig });
+    plugin.register(api);
+    await waitFor(
+      () =>
+        api.logs.some(([level, m]) => level === "warn" && /config sync failed: plugin config: unknown option/.test(m)),
+      5000,
+      "the warning",
+    );
+    fake.clearReplies();
+    await api.services[0].start({});
+    assert.equal(fake.calls().length, 2);
+    assert.ok(api.logs.some(([level, m]) => level === "info" && /config synced/.test(m)));
+  });
+});
+
+describe("agent tools", () => {
+  const ctx = { agentId: "main", workspaceDir: "/ws/main", sessionKey: "agent:main:main" };
+
+  it("claude_launch maps every parameter, runs the guards, and reads the prompt from stdin", async () => {
+    const api = await setup();
+    fake.setReply("launch", { stdout: SESSION });
+    const res = await api.tool(
+      "claude_launch",
+      {
+        prompt: "Fix the bug; rm -rf / `whoami`",
+        name: "fix-auth",
+        workdir: "/app",
+        model: "opus",
+        max_budget_usd: 3.5,
+        system_prompt: "--Be terse",
+        allowed_tools: ["Read", "Bash(git:*)"],
+        resume_session_id: "old-session",
+        fork_session: true,
+        multi_turn_disabled: true,
+        permission_mode: "plan",
+      },
+      { ...ctx, messageChannel: "telegram|42", agentAccountId: "bot" },
+    );
+    assert.deepEqual(argvOf(), [
+      "launch",
+      "--json",
+      "--name=fix-auth",
+      "--workdir=/app",
+      "--model=opus",
+      "--max-budget-usd=3.5",
+      "--system-prompt=--Be terse",
+      "--allowed-tools=Read,Bash(git:*)",
+      "--permission-mode=plan",
+      "--multi-turn-disabled",
+      "--channel=telegram|bot|42",
+      "--resume=old-session",
+      "--fork",
+      "--agent=main",
+      "--guards",
+      "--agent-workspace=/ws/main",
+      "--",
+      "-",
+    ]);
+    assert.equal(stdinOf(), "Fix the bug; rm -rf / `whoami`");
+    assert.deepEqual(res.details, SESSION);
+    assert.equal(
+      res.content[0].text,
+      [
+        "Session launched successfully.",
+        "  Name: fix-auth",
+        "  ID: a1b2c3d4",
+        "  Dir: /app",
+        "  Model: default",
+        '  Prompt: "Fix the authentication bug in src/auth.ts — users are logged out after refresh, ..."',
+        "  Mode: multi-turn (use claude_respond to send follow-up messages)",
+        "",
+        "Use claude_sessions to check status, claude_output to see output.",
+      ].join("\n"),
+    );
+    assert.equal(res.content[0].type, "text");
+  });
+
+  it("claude_launch defaults the workdir to the agent workspace and routes by agentChannels", async () => {
+    const api = await setup();
+    await api.tool("claude_launch", { prompt: "hi" }, ctx);
+    assert.deepEqual(argvOf(), [
+      "launch",
+      "--json",
+      "--workdir=/ws/main",
+      "--agent=main",
+      "--guards",
+      "--agent-workspace=/ws/main",
+      "--",
+      "-",
+    ]);
+    // A mapped workspace gives the origin channel...
+    await api.tool("claude_launch", { prompt: "hi", workdir: "/srv/x" }, { ...ctx, workspaceDir: "/ws/seo" });
+    assert.ok(argvOf().includes("--channel=telegram|seo-bot|111"));
+    // ...unless the workdir has its own mapping, which clawunits then routes to.
+    await api.tool(
+      "claude_launch",
+      { prompt: "hi", workdir: "/ws/seo/project-x" },
+      { ...ctx, workspaceDir: "/ws/seo" },
+    );
+    assert.ok(!argvOf().some((a) => a.startsWith("--channel")));
+  });
+
+  it("claude_launch leaves the workdir of a resumed session to clawunits", async () => {
+    const api = await setup();
+    fake.setReply("launch", { stdout: { ...SESSION, resumedFrom: "old1234", forked: true } });
+    const res = await api.tool(
+      "claude_launch",
+      { prompt: "go on", resume_session_id: "old1234", fork_session: true },
+      ctx,
+    );
+    assert.ok(!argvOf().some((a) => a.startsWith("--workdir")));
+    assert.ok(argvOf().includes("--resume=old1234") && argvOf().includes("--fork"));
+    assert.match(res.content[0].text, /\n {2}Resume: old1234 \(forked\)\n/);
+  });
+
+  it("claude_launch throws the guard's text when a guard blocks", async () => {
+    const api = await setup();
+    const blocked = "ERROR: Launch blocked — no autonomy skill found.\n\nBefore launching ...";
+    fake.setReply("launch", { stdout: { error: blocked, code: "launch-blocked" }, exit: 8 });
+    await assert.rejects(api.tool("claude_launch", { prompt: "hi" }, ctx), (e) => {
+      assert.equal(e.message, blocked);
+      assert.equal(e.name, "ToolInputError");
+      return true;
+    });
+  });
+
+  it("claude_launch rejects a missing prompt and a bad budget without calling the CLI", async () => {
+    const api = await setup();
+    await assert.rejects(api.tool("claude_launch", {}, ctx), { message: "Missing required parameter: prompt" });
+    await assert.rejects(api.tool("claude_launch", { prompt: "x", max_budget_usd: "lots" }, ctx), {
+      message: "max_budget_usd must be a number",
+    });
+    assert.equal(fake.calls().length, 0);
+  });
+
+  it("claude_respond", async () => {
+    const api = await setup();
+    fake.setReply("respond", {
+      stdout: {
+        id: "a1b2c3d4",
+        name: "fix-auth",
+        status: "running",
+        messageId: "m1",
+        interrupted: true,
+        autoResponds: 0,
+      },
+    });
+    const res = await api.tool(
+      "claude_respond",
+      { session: "fix-auth", message: "Yes, use the refresh token", interrupt: true, userInitiated: true },
+      ctx,
+    );
+    assert.deepEqual(argvOf(), [
+      "respond",
+      "--json",
+      "--interrupt",
+      "--user-initiated",
+      "--agent=main",
+      "--",
+      "fix-auth",
+      "-",
+    ]);
+    assert.equal(stdinOf(), "Yes, use the refresh token");
+    assert.equal(
+      res.content[0].text,
+      'Message sent to session fix-auth [a1b2c3d4].\n  (interrupted current turn first)\n  Message: "Yes, use the refresh token"\nUse claude_output to see the response.',
+    );
+    await api.tool("claude_respond", { session: "-odd", message: "ok" }, {});
+    assert.deepEqual(argvOf(), ["respond", "--json", "--", "-odd", "-"]);
+  });
+
+  it("claude_respond passes the auto-respond cap's text on as the error", async () => {
+    const api = await setup();
+    const cap =
+      "⚠️ Auto-respond limit reached (10/10). Ask the user to provide the answer for session fix-auth. Then call claude_respond with their answer and set userInitiated: true to reset the counter.";
+    fake.setReply("respond", { stdout: { error: cap, code: "limit" }, exit: 5 });
+    await assert.rejects(api.tool("claude_respond", { session: "fix-auth", message: "y" }, ctx), { message: cap });
+  });
+
+  it("claude_fg and claude_bg stream to the conversation's channel", async () => {
+    const api = await setup();
+    const seo = { ...ctx, workspaceDir: "/ws/seo" };
+    fake.setReply("fg", {
+      stdout: {
+        id: "a",
+        name: "n",
+        foreground: true,
+        message: "Session n [a] now in foreground.\n...\nStreaming new output... Use claude_bg to detach.",
+      },
+    });
+    const res = await api.tool("claude_fg", { session: "n", lines: 10 }, seo);
+    assert.deepEqual(argvOf(), ["fg", "--json", "--channel=telegram|seo-bot|111", "--lines=10", "--", "n"]);
+    assert.match(res.content[0].text, /Use claude_bg to detach\.$/);
+    await api.tool("claude_fg", { session: "n" }, { messageChannel: "telegram|77", agentAccountId: "acc" });
+    assert.deepEqual(argvOf(), ["fg", "--json", "--channel=telegram|acc|77", "--", "n"]);
+    // No channel from the conversation: fallbackChannel.
+    await api.tool("claude_fg", { session: "n" }, ctx);
+    assert.deepEqual(argvOf(), ["fg", "--json", "--channel=telegram|999", "--", "n"]);
+
+    fake.setReply("bg", { stdout: { sessions: [], count: 0, message: "No session is currently in foreground." } });
+    const bg = await api.tool("claude_bg", {}, seo);
+    assert.deepEqual(argvOf(), ["bg", "--json", "--channel=telegram|seo-bot|111", "--"]);
+    assert.equal(bg.content[0].text, "No session is currently in foreground.");
+    await api.tool("claude_bg", { session: "n" }, seo);
+    assert.deepEqual(argvOf(), ["bg", "--json", "--channel=telegram|seo-bot|111", "--", "n"]);
+  });
+
+  it("claude_bg without any channel says so instead of calling the CLI", async () => {
+    const api = await setup({ clawunitsPath: fake.exe });
+    await assert.rejects(api.tool("claude_bg", {}, { agentId: "main" }), { message: /No chat channel is known/ });
+    assert.equal(fake.calls().length, 0);
+    // claude_fg still shows the output (the CLI does not stream without a channel).
+    await api.tool("claude_fg", { session: "n" }, { agentId: "main" });
+    assert.deepEqual(argvOf(), ["fg", "--json", "--", "n"]);
+  });
+
+  it("claude_kill acts as the agent; another agent's session is refused", async () => {
+    const api = await setup();
+    fake.setReply("kill", {
+      stdout: {
+        id: "a",
+        name: "n",
+        status: "killed",
+        alreadyFinished: false,
+        message: "Session n [a] has been terminated.",
+      },
+    });
+    const res = await api.tool("claude_kill", { session: "n" }, ctx);
+    assert.deepEqual(argvOf(), ["kill", "--json", "--agent=main", "--", "n"]);
+    assert.equal(res.content[0].text, "Session n [a] has been terminated.");
+    fake.setReply("kill", {
+      stdout: { error: "session n [a] belongs to agent 'other', not 'main'", code: "forbidden" },
+      exit: 9,
+    });
+    await assert.rejects(api.tool("claude_kill", { session: "n" }, ctx), {
+      name: "ToolAuthorizationError",
+      message: "session n [a] belongs to agent 'other', not 'main'",
+    });
+  });
+
+  it("claude_output", async () => {
+    const api = await setup();
+    fake.setReply("output", {
+      stdout: {
+        id: "a1b2c3d4",
+        name: "fix-auth",
+        status: "completed",
+        duration: "5m30s",
+        lines: ["Scripted reply: hi", "🔧 Bash — ls"],
+      },
+    });
+    const res = await api.tool("claude_output", { session: "fix-auth", lines: 100 }, ctx);
+    assert.deepEqual(argvOf(), ["output", "--json", "--lines=100", "--", "fix-auth"]);
+    assert.equal(
+      res.content[0].text,
+      `Session: fix-auth [a1b2c3d4] | Status: COMPLETED | Duration: 5m30s\n${"─".repeat(60)}\nScripted reply: hi\n🔧 Bash — ls`,
+    );
+    await api.tool("claude_output", { session: "fix-auth", full: true, lines: 5 }, ctx);
+    assert.deepEqual(argvOf(), ["output", "--json", "--full", "--", "fix-auth"]);
+  });
+
+  it("claude_sessions shows the calling agent's sessions", async () => {
+    const api = await setup();
+    fake.setReply("sessions", { stdout: { sessions: [SESSION], count: 1 } });
+    const res = await api.tool("claude_sessions", { status: "running" }, ctx);
+    assert.deepEqual(argvOf(), ["sessions", "--json", "--status=running", "--agent=main"]);
+    assert.equal(
+      res.content[0].text,
+      [
+        "🟢 fix-auth [a1b2c3d4] — RUNNING (2m15s) multi-turn",
+        "   📁 /app",
+        '   📝 "Fix the authentication bug in src/auth.ts — users are logged out after refresh, ..."',
+        "   🔗 Claude ID: 550e8400-e29b-41d4-a716-446655440000",
+      ].join("\n"),
+    );
+    fake.setReply("sessions", { stdout: { sessions: [], count: 0 } });
+    assert.equal((await api.tool("claude_sessions", {}, {})).content[0].text, "No sessions found.");
+    assert.deepEqual(argvOf(), ["sessions", "--json"]);
+  });
+
+  it("claude_stats", async () => {
+    const api = await setup();
+    fake.setReply("stats", { stdout: { totalLaunched: 2, display: "📊 clawunits stats\n..." } });
+    const res = await api.tool("claude_stats", {}, ctx);
+    assert.deepEqual(argvOf(), ["stats", "--json"]);
+    assert.equal(res.content[0].text, "📊 clawunits stats\n...");
+    assert.equal(res.details.totalLaunched, 2);
+  });
+});
+
+describe("chat commands", () => {
+  it("/claude launches with the chat as origin channel (no guards, no agent)", async () => {
+    const api = await setup();
+    fake.setReply("launch", { stdout: { ...SESSION, name: "x", status: "starting", prompt: "say hi" } });
+    const res = await api.command("claude", "--name x say hi");
+    assert.deepEqual(argvOf(), ["launch", "--json", "--name=x", "--channel=webchat|cli", "--", "-"]);
+    assert.equal(stdinOf(), "say hi");
+    assert.equal(res.text, 'Session launched.\n  Name: x\n  ID: a1b2c3d4\n  Prompt: "say hi"\n  Status: starting');
+    await api.command("claude", "fix   the\nbug", { channel: "telegram", chatId: "-100", senderId: "7" });
+    assert.deepEqual(argvOf(), ["launch", "--json", "--channel=telegram|-100", "--", "-"]);
+    assert.equal(stdinOf(), "fix   the\nbug");
+  });
+
+  it("answers usage texts instead of calling the CLI with nothing", async () => {
+    const api = await setup();
+    assert.equal((await api.command("claude", "  ")).text, "Usage: /claude [--name <name>] <prompt>");
+    assert.match((await api.command("claude_fg", "")).text, /^Usage: \/claude_fg/);
+    assert.match((await api.command("claude_kill", "")).text, /^Usage: \/claude_kill/);
+    assert.match((await api.command("claude_respond", "only-a-ref")).text, /^Usage: \/claude_respond/);
+    assert.match((await api.command("claude_resume", "")).text, /^Usage: \/claude_resume/);
+    assert.equal(fake.calls().length, 0);
+  });
+
+  it("/claude_sessions, /claude_stats, /claude_kill", async () => {
+    const api = await setup();
+    fake.setReply("sessions", { stdout: { sessions: [], count: 0 } });
+    assert.equal((await api.command("claude_sessions", "")).text, "No sessions found.");
+    assert.deepEqual(argvOf(), ["sessions", "--json"]);
+    fake.setReply("stats", { stdout: { display: "📊 stats" } });
+    assert.equal((await api.command("claude_stats", "")).text, "📊 stats");
+    fake.setReply("kill", { stdout: { message: "Session n [a] has been terminated." } });
+    assert.equal((await api.command("claude_kill", "n")).text, "Session n [a] has been terminated.");
+    assert.deepEqual(argvOf(), ["kill", "--json", "--", "n"]);
+  });
+
+  it("/claude_fg and /claude_bg use the chat's channel", async () => {
+    const api = await setup();
+    fake.setReply("fg", {
+      stdout: { message: "Session n [a] now in foreground.\nStreaming new output... Use claude_bg to detach." },
+    });
+    const res = await api.command("claude_fg", "n");
+    assert.deepEqual(argvOf(), ["fg", "--json", "--channel=webchat|cli", "--", "n"]);
+    assert.match(res.text, /Use \/claude_bg to detach\.$/);
+    fake.setReply("bg", { stdout: { message: "Moved to background: n [a]" } });
+    assert.equal((await api.command("claude_bg", "")).text, "Moved to background: n [a]");
+    assert.deepEqual(argvOf(), ["bg", "--json", "--channel=webchat|cli", "--"]);
+    await api.command("claude_bg", "n", { channel: "telegram", chatId: "5" });
+    assert.deepEqual(argvOf(), ["bg", "--json", "--channel=telegram|5", "--", "n"]);
+  });
+
+  it("/claude_respond is always user-initiated", async () => {
+    const api = await setup();
+    fake.setReply("respond", { stdout: { id: "a", name: "n", interrupted: true } });
+    const res = await api.command("claude_respond", "--interrupt n stop, only README please");
+    assert.deepEqual(argvOf(), ["respond", "--json", "--interrupt", "--user-initiated", "--", "n", "-"]);
+    assert.equal(stdinOf(), "stop, only README please");
+    assert.equal(res.text, 'Message sent to n [a].\n  (interrupted current turn)\n  "stop, only README please"');
+    await api.command("claude_respond", "n yes");
+    assert.deepEqual(argvOf(), ["respond", "--json", "--user-initiated", "--", "n", "-"]);
+  });
+
+  it("/claude_resume: a ref, --fork, --list", async () => {
+    const api = await setup();
+    fake.setReply("launch", { stdout: { ...SESSION, resumedFrom: "a1b2", forked: false } });
+    let res = await api.command("claude_resume", "fix-auth");
+    assert.deepEqual(argvOf(), ["launch", "--json", "--channel=webchat|cli", "--resume=fix-auth", "--", "-"]);
+    assert.equal(stdinOf(), DEFAULT_RESUME_PROMPT);
+    assert.match(res.text, /^Session launched\.\n {2}Name: fix-auth\n {2}ID: a1b2c3d4\n {2}Resumed from: a1b2\n/);
+    await api.command("claude_resume", "--fork fix-auth try JWT instead");
+    assert.deepEqual(argvOf(), ["launch", "--json", "--channel=webchat|cli", "--resume=fix-auth", "--fork", "--", "-"]);
+    assert.equal(stdinOf(), "try JWT instead");
+    fake.setReply("resume", { stdout: { sessions: [], count: 0 } });
+    res = await api.command("claude_resume", "--list");
+    assert.deepEqual(argvOf(), ["resume", "--list", "--json"]);
+    assert.equal(res.text, "No resumable sessions found. Sessions are persisted after completion.");
+    const done = new Date(Date.now() - 310_000).toISOString();
+    fake.setReply("resume", {
+      stdout: { sessions: [{ ...SESSION, status: "completed", completedAt: done }], count: 1 },
+    });
+    res = await api.command("claude_resume", "--list");
+    assert.match(res.text, /^Resumable sessions:\n {2}fix-auth — completed 5m1\ds ago\n {4}Claude ID: 550e8400-/);
+  });
+
+  it("turns every failure into a readable reply", async () => {
+    const api = await setup();
+    fake.setReply("kill", { stdout: { error: "unknown session 'nope'", code: "not-found" }, exit: 3 });
+    assert.deepEqual(await api.command("claude_kill", "nope"), { text: "⚠️ unknown session 'nope'" });
+    const broken = makeFakeApi({
+      pluginConfig: { clawunitsPath: "/nonexistent/clawunits" },
+      registrationMode: "discovery",
+    });
+    plugin.register(broken);
+    const res = await broken.command("claude_sessions", "");
+    assert.match(res.text, /^⚠️ clawunits executable not found: \/nonexistent\/clawunits/);
+  });
+});
+
+describe("gateway RPC", () => {
+  it("claude-code.launch takes camelCase and snake_case alike", async () => {
+    const api = await setup();
+    const expected = [
+      "launch",
+      "--json",
+      "--name=n",
+      "--workdir=/app",
+      "--model=sonnet",
+      "--max-budget-usd=2",
+      "--system-prompt=sp",
+      "--allowed-tools=Read,Write",
+      "--permission-mode=acceptEdits",
+      "--multi-turn-disabled",
+      "--channel=telegram|1",
+      "--resume=r",
+      "--fork",
+      "--agent=ops",
+      "--",
+      "-",
+    ];
+    const common = {
+      prompt: "do it",
+      name: "n",
+      workdir: "/app",
+      model: "sonnet",
+      originChannel: "telegram|1",
+      agentId: "ops",
+    };
+    let res = await api.rpc("claude-code.launch", {
+      ...common,
+      maxBudgetUsd: 2,
+      systemPrompt: "sp",
+      allowedTools: ["Read", "Write"],
+      permissionMode: "acceptEdits",
+      multiTurnDisabled: true,
+      resumeSessionId: "r",
+      forkSession: true,
+    });
+    assert.equal(res.ok, true);
+    assert.deepEqual(argvOf(), expected);
+    assert.equal(stdinOf(), "do it");
+    res = await api.rpc("claude-code.launch", {
+      ...common,
+      max_budget_usd: 2,
+      system_prompt: "sp",
+      allowed_tools: ["Read", "Write"],
+      permission_mode: "acceptEdits",
+      multi_turn_disabled: true,
+      resume_session_id: "r",
+      fork_session: true,
+    });
+    assert.deepEqual(argvOf(), expected);
+    assert.deepEqual(res.payload.argv, expected);
+  });
+
+  it("claude-code.launch: the seed's default origin 'gateway' means none; no guards", async () => {
+    const api = await setup();
+    await api.rpc("claude-code.launch", { prompt: "x", originChannel: "gateway" });
+    assert.deepEqual(argvOf(), ["launch", "--json", "--", "-"]);
+  });
+
+  it("reports errors as respond(false, undefined, {code, message})", async () => {
+    const api = await setup();
+    let res = await api.rpc("claude-code.launch", {});
+    assert.deepEqual(res, {
+      ok: false,
+      payload: undefined,
+      error: { code: "invalid-input", message: "Missing required parameter: prompt" },
+    });
+    fake.setReply("output", { stdout: { error: "unknown session 'zz'", code: "not-found" }, exit: 3 });
+    res = await api.rpc("claude-code.output", { session: "zz" });
+    assert.deepEqual(res, {
+      ok: false,
+      payload: undefined,
+      error: { code: "not-found", message: "unknown session 'zz'" },
+    });
+    res = await api.rpc("claude-code.kill", {});
+    assert.equal(res.error.message, "Missing required parameter: session");
+    res = await api.rpc("claude-code.respond", { session: "s", message: { text: "hi" } });
+    assert.deepEqual(res.error, { code: "invalid-input", message: "message must be a string" });
+    assert.equal(fake.calls().length, 1);
+  });
+
+  it("every other method maps its parameters", async () => {
+    const api = await setup();
+    const cases = [
+      [
+        "claude-code.respond",
+        { session: "s", message: "m", interrupt: true, userInitiated: true },
+        ["respond", "--json", "--interrupt", "--user-initiated", "--", "s", "-"],
+        "m",
+      ],
+      [
+        "claude-code.respond",
+        { id: "s", message: "m", user_initiated: true, agent_id: "a" },
+        ["respond", "--json", "--user-initiated", "--agent=a", "--", "s", "-"],
+        "m",
+      ],
+      [
+        "claude-code.fg",
+        { session: "s", channel: "telegram|5", lines: 12 },
+        ["fg", "--json", "--channel=telegram|5", "--lines=12", "--", "s"],
+      ],
+      [
+        "claude-code.fg",
+        { id: "s", origin_channel: "telegram|5" },
+        ["fg", "--json", "--channel=telegram|5", "--", "s"],
+      ],
+      ["claude-code.bg", { channel: "telegram|5" }, ["bg", "--json", "--channel=telegram|5", "--"]],
+      [
+        "claude-code.bg",
+        { session: "s", originChannel: "telegram|5" },
+        ["bg", "--json", "--channel=telegram|5", "--", "s"],
+      ],
+      ["claude-code.kill", { session: "s" }, ["kill", "--json", "--", "s"]],
+      ["claude-code.kill", { id: "s", agentId: "main" }, ["kill", "--json", "--agent=main", "--", "s"]],
+      ["claude-code.output", { session: "s", lines: 7 }, ["output", "--json", "--lines=7", "--", "s"]],
+      ["claude-code.output", { id: "s", full: true }, ["output", "--json", "--full", "--", "s"]],
+      ["claude-code.sessions", {}, ["sessions", "--json"]],
+      [
+        "claude-code.sessions",
+        { status: "running", agentId: "main", channel: "telegram|5", all: true },
+        ["sessions", "--json", "--status=running", "--agent=main", "--channel=telegram|5", "--all"],
+      ],
+      [
+        "claude-code.sessions",
+        { agent_id: "main", include_archived: true },
+        ["sessions", "--json", "--agent=main", "--all"],
+      ],
+      ["claude-code.stats", {}, ["stats", "--json"]],
+      ["claude-code.resume", { list: true }, ["resume", "--list", "--json"]],
+      [
+        "claude-code.resume",
+        { session: "s", prompt: "more", fork: true, name: "n2", originChannel: "telegram|5" },
+        ["launch", "--json", "--name=n2", "--channel=telegram|5", "--resume=s", "--fork", "--", "-"],
+        "more",
+      ],
+      [
+        "claude-code.resume",
+        { resume_session_id: "s", fork_session: true },
+        ["launch", "--json", "--resume=s", "--fork", "--", "-"],
+        DEFAULT_RESUME_PROMPT,
+      ],
+    ];
+    for (const [method, params, argv, stdin] of cases) {
+      const res = await api.rpc(method, params);
+      assert.equal(res.ok, true, `${method} ${JSON.stringify(params)}: ${JSON.stringify(res.error)}`);
+      assert.deepEqual(argvOf(), argv, `${method} ${JSON.stringify(params)}`);
+      if (stdin !== undefined) assert.equal(stdinOf(), stdin);
+    }
+  });
+
+  it("claude-code.bg without a channel is refused", async () => {
+    const api = await setup();
+    const res = await api.rpc("claude-code.bg", { session: "s" });
+    assert.equal(res.ok, false);
+    assert.match(res.error.message, /No chat channel is known/);
+  });
+});
