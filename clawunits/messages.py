@@ -61,20 +61,24 @@ def completed(r: SessionRecord, preview: str, cost_usd: float) -> str:
     return f"{text}\n\n{body}" if body else text
 
 
+def _where(r: SessionRecord) -> str:
+    """The two lines most messages end with: the workdir and the start of the prompt."""
+    return f"   📁 {r.workdir}\n   📝 {quoted_prompt(r.prompt, 60)}"
+
+
 def failed(r: SessionRecord, reason: str) -> str:
-    text = f"❌ [{r.name}] Failed\n   📁 {r.workdir}\n   📝 {quoted_prompt(r.prompt, 60)}"
+    text = f"❌ [{r.name}] Failed\n{_where(r)}"
     return f"{text}\n   ⚠️ {reason}" if reason else text
 
 
 def budget_exhausted(r: SessionRecord, reason: str, cost_usd: float) -> str:
     return (
-        f"⛔ [{r.name}] Budget exhausted\n   📁 {r.workdir}\n   📝 {quoted_prompt(r.prompt, 60)}\n"
-        f"   💰 ${cost_usd:.4f} of ${_amount(r.budget_usd)}\n   ⚠️ {reason}"
+        f"⛔ [{r.name}] Budget exhausted\n{_where(r)}\n   💰 ${cost_usd:.4f} of ${_amount(r.budget_usd)}\n   ⚠️ {reason}"
     )
 
 
 def killed(r: SessionRecord) -> str:
-    return f"⛔ [{r.name}] Killed\n   📁 {r.workdir}\n   📝 {quoted_prompt(r.prompt, 60)}"
+    return f"⛔ [{r.name}] Killed\n{_where(r)}"
 
 
 def reminder(r: SessionRecord) -> str:
@@ -99,17 +103,11 @@ def fg_waiting(r: SessionRecord) -> str:
 
 
 def fg_completed(r: SessionRecord) -> str:
-    return (
-        f"✅ Claude Code [{r.id}] completed ({duration(r.duration_ms)})\n   📁 {r.workdir}\n"
-        f"   📝 {quoted_prompt(r.prompt, 60)}"
-    )
+    return f"✅ Claude Code [{r.id}] completed ({duration(r.duration_ms)})\n{_where(r)}"
 
 
 def fg_failed(r: SessionRecord, reason: str) -> str:
-    return (
-        f"❌ Claude Code [{r.id}] failed ({duration(r.duration_ms)})\n   📁 {r.workdir}\n"
-        f"   📝 {quoted_prompt(r.prompt, 60)}\n   ⚠️ {reason}"
-    )
+    return f"❌ Claude Code [{r.id}] failed ({duration(r.duration_ms)})\n{_where(r)}\n   ⚠️ {reason}"
 
 
 def fg_limit(r: SessionRecord) -> str:
@@ -117,10 +115,7 @@ def fg_limit(r: SessionRecord) -> str:
 
 
 def fg_killed(r: SessionRecord) -> str:
-    return (
-        f"⛔ Claude Code [{r.id}] killed ({duration(r.duration_ms)})\n   📁 {r.workdir}\n"
-        f"   📝 {quoted_prompt(r.prompt, 60)}"
-    )
+    return f"⛔ Claude Code [{r.id}] killed ({duration(r.duration_ms)})\n{_where(r)}"
 
 
 # -- wake events for the orchestrating agent -----------------------------------------------------------

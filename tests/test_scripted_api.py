@@ -39,7 +39,10 @@ FAKE_CLAUDE = Path(__file__).resolve().parent / "fake_claude.py"
 BUNDLED_CLI = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
 MODEL = "claude-sonnet-4-5"
 
-needs_cli = pytest.mark.skipif(not BUNDLED_CLI.exists(), reason="bundled Claude Code CLI not installed")
+
+def test_the_bundled_claude_code_cli_is_installed() -> None:
+    # claude-agent-sdk is a pinned dependency and ships the CLI: its absence is a failure, never a skip.
+    assert BUNDLED_CLI.exists(), f"{BUNDLED_CLI} is missing: reinstall claude-agent-sdk"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -291,7 +294,6 @@ def test_module_entry_point() -> None:
 # The real bundled CLI against the scripted API
 
 
-@needs_cli
 def test_real_cli_text_reply(tmp_path: Path) -> None:
     with ScriptedAPI() as api:
         lines = run_cli(api, tmp_path, "say hello")
@@ -305,7 +307,6 @@ def test_real_cli_text_reply(tmp_path: Path) -> None:
     assert requests[0]["headers"]["x-api-key"] == "<redacted>"
 
 
-@needs_cli
 def test_real_cli_runs_bash_tool(tmp_path: Path) -> None:
     target = tmp_path / "marker.txt"
     with ScriptedAPI() as api:
@@ -327,7 +328,6 @@ def test_real_cli_runs_bash_tool(tmp_path: Path) -> None:
     assert result["num_turns"] == 2
 
 
-@needs_cli
 def test_real_cli_api_error(tmp_path: Path) -> None:
     with ScriptedAPI() as api:
         lines = run_cli(api, tmp_path, "[[error: 400]]")
