@@ -170,6 +170,8 @@ class Service:
                 workdir=workdir,
                 unit=naming.unit_name(name, session_id),
                 created_at=utc_now_iso(),
+                # The unit starts right below; a failed start rewrites the record as failed.
+                started_at=utc_now_iso(),
                 model=model,
                 permission_mode=mode,
                 budget_usd=budget,
@@ -193,7 +195,7 @@ class Service:
             why = f"unit did not start: {e.message}"
             self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why, "crash"))
             raise
-        return self.store.update(record.id, lambda r: r.with_changes(started_at=r.started_at or utc_now_iso()))
+        return record
 
     def _unit_spec(self, record: SessionRecord) -> UnitSpec:
         fixed = {
@@ -300,11 +302,11 @@ class Service:
         listed = self.manager.list()
         out = []
         for record in records:
-            if not record.is_open or listed.get(record.unit, ("", ""))[1] == "running" or _launching(record):
+            if not record.is_open or listed.get(record.unit, ("", ""))[1] == "running":
                 out.append(record)
                 continue
             state = self.manager.state(record.unit)
-            if state is not None and not state.has_exited:
+            if (state is not None and not state.has_exited) or (state is None and _launching(record)):
                 out.append(record)
                 continue
             reason = _lost_reason(state)
@@ -509,8 +511,8 @@ def _check_accepts_messages(record: SessionRecord) -> None:
 
 
 def _launching(record: SessionRecord) -> bool:
-    """Written by ``launch`` but its unit not started yet: not a dead session (for a grace period)."""
-    if record.status is not Status.STARTING or record.started_at:
+    """Written by ``launch`` and its unit not created yet: not a dead session (for a grace period)."""
+    if record.status is not Status.STARTING:
         return False
     return (datetime.now(UTC) - parse_ts(record.created_at)).total_seconds() < LAUNCH_GRACE_SEC
 

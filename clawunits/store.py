@@ -33,20 +33,26 @@ CACHE = "records.cache.json"
 UUID_LEN = 36
 
 
-def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a torn one."""
+def write_atomically(path: Path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a torn one.
+
+    ``durable`` also fsyncs the file and its directory, so the new content survives a power cut.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_DIRECTORY)
     try:
         os.fsync(dir_fd)
@@ -132,7 +138,7 @@ class Store:
     def _write_cache(self, entries: dict[str, Any]) -> None:
         # Only a speed-up: a reader that cannot write it just parses again next time.
         with contextlib.suppress(OSError):
-            write_atomically(self.root / CACHE, json.dumps(entries, separators=(",", ":")).encode())
+            write_atomically(self.root / CACHE, json.dumps(entries, separators=(",", ":")).encode(), durable=False)
 
     def resolve(self, ref: str) -> SessionRecord:
         """Find a session by exact id, then exact name, then Claude session UUID, then unique id prefix."""
