@@ -27,7 +27,7 @@ from typing import Any
 from conftest import REPO, Claw, wait_until
 
 from clawunits.foreground import cursor_seqnum
-from clawunits.journal import syslog_identifier
+from clawunits.journal import read_tail, syslog_identifier
 from clawunits.models import SessionRecord, Status
 from clawunits.naming import new_id, unit_name
 from clawunits.records import utc_now_iso
@@ -242,7 +242,7 @@ class NotifierUnit:
     def settle(self, *units: str, timeout: float = 30, wakes: bool = True) -> None:
         """Wait until the notifier has read every record of ``units`` so far and delivered all it decided
         (with ``wakes=False``: all but wake events, which may wait out their 5 s debounce)."""
-        last = max((last_seqnum(self.claw, u) for u in units), default=-1)
+        last = max((last_seqnum(u) for u in units), default=-1)
 
         def done() -> bool:
             pending = {k for k in self.pending() if wakes or not k.endswith(":wake")}
@@ -260,26 +260,9 @@ def running_notifier(claw: Claw, recording: Recording, **env: str) -> Iterator[N
         n.close()
 
 
-def last_seqnum(claw: Claw, unit: str) -> int:
+def last_seqnum(unit: str) -> int:
     """The journal sequence number of the newest line a session unit printed."""
-    out = subprocess.run(
-        [
-            "journalctl",
-            "--no-pager",
-            "-q",
-            "-a",
-            f"SYSLOG_IDENTIFIER={syslog_identifier(unit)}",
-            "-n",
-            "1",
-            "-o",
-            "json",
-            "--output-fields=MESSAGE",
-        ],
-        env=claw.env,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return cursor_seqnum(json.loads(out.splitlines()[-1])["__CURSOR"]) if out else -1
+    return cursor_seqnum(read_tail(unit, 1).cursor)
 
 
 def journal_entries(claw: Claw, unit: str) -> list[dict[str, Any]]:
