@@ -163,15 +163,16 @@ class Service:
             self._check_capacity(existing)
             name = naming.unique_name(base, {r.name for r in existing})
             session_id = _fresh_id({r.id for r in existing})
+            now = utc_now_iso()
             record = SessionRecord(
                 id=session_id,
                 name=name,
                 prompt=prompt,
                 workdir=workdir,
                 unit=naming.unit_name(name, session_id),
-                created_at=utc_now_iso(),
+                created_at=now,
                 # The unit starts right below; a failed start rewrites the record as failed.
-                started_at=utc_now_iso(),
+                started_at=now,
                 model=model,
                 permission_mode=mode,
                 budget_usd=budget,
@@ -248,8 +249,7 @@ class Service:
             )
         if record.is_open:
             # Completed but still open for follow-ups: close it, then its conversation continues here.
-            self._stop_unit(record)
-            self.store.update(record.id, lambda r: r.with_changes(waiting_for=None))
+            self._close_open(record)
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -443,8 +443,7 @@ class Service:
         if record.status.is_terminal:
             if record.is_open:
                 # Its task is done; only the process waiting for follow-ups is left to stop.
-                self._stop_unit(record)
-                record = self.store.update(record.id, lambda r: r.with_changes(waiting_for=None))
+                record = self._close_open(record)
             return KillResult(record, already_finished=True)
         before = record
         killed = self.store.update(
@@ -459,6 +458,11 @@ class Service:
             self.store.update(record.id, lambda r: before)
             raise
         return KillResult(self.store.load(record.id), already_finished=False)
+
+    def _close_open(self, record: SessionRecord) -> SessionRecord:
+        """Stop a completed session's idle runner; it takes no more messages."""
+        self._stop_unit(record)
+        return self.store.update(record.id, lambda r: r.with_changes(waiting_for=None))
 
     def _stop_unit(self, record: SessionRecord) -> None:
         """Stop the unit and wait until none of its processes is left."""
