@@ -110,10 +110,16 @@ class Outbox:
         self._write({"add": item.key, "text": item.text, "channel": item.channel})
         return True
 
-    def mark_sent(self, key: str, ok: bool = True) -> None:
+    def mark_sent(self, key: str, ok: bool = True, superseded: bool = False) -> None:
+        """Close a notification: delivered, given up on (``ok`` False), or replaced before it went out."""
         self.pending.pop(key, None)
         self.sent[key] = None
-        self._write({"sent": key} if ok else {"sent": key, "failed": True})
+        entry: dict[str, Any] = {"sent": key}
+        if not ok:
+            entry["failed"] = True
+        if superseded:
+            entry["superseded"] = True
+        self._write(entry)
 
     def _write(self, entry: dict[str, Any]) -> None:
         self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
@@ -386,7 +392,7 @@ class Notifier:
         previous = self.wakes.get(s.id)
         if previous is not None:
             # Superseded by a newer state of the same session before it went out.
-            self.outbox.mark_sent(previous.key)
+            self.outbox.mark_sent(previous.key, superseded=True)
         due = max(time.monotonic(), self.last_wake_at.get(s.id, 0.0) + WAKE_DEBOUNCE_SEC)
         self.wakes[s.id] = PendingWake(key, text, due)
         self.outbox.add(Item(key, text))

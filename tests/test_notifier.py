@@ -342,9 +342,10 @@ def test_wake_events_are_debounced_per_session_to_the_newest_state(claw: Claw) -
 def _between_deliveries(n: NotifierUnit, rec: Recording, outbox: Path, young: float = 0.2) -> bool:
     """A moment where a SIGKILL cannot repeat a message: an ``openclaw`` call is in flight, every call in
     flight started less than ``young`` s ago (it sleeps longer than that before it records anything), and
-    every message the stand-in recorded is already marked sent in the notifier's outbox (read, not assumed
-    from timing: under load the ``sent`` line can come well after the call ended)."""
-    if len(rec.sends()) > _marked_sent(outbox):
+    every message and wake event the stand-in recorded is already marked sent in the notifier's outbox (read,
+    not assumed from timing: under load the ``sent`` line can come well after the call ended)."""
+    messages, events = _marked_sent(outbox)
+    if len(rec.sends()) > messages or len(rec.events()) > events:
         return False
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     tick = os.sysconf("SC_CLK_TCK")
@@ -360,10 +361,10 @@ def _between_deliveries(n: NotifierUnit, rec: Recording, outbox: Path, young: fl
     return bool(ages) and max(ages) < young
 
 
-def _marked_sent(outbox: Path) -> int:
-    """Chat messages (not wake events) the outbox records as delivered."""
+def _marked_sent(outbox: Path) -> tuple[int, int]:
+    """Chat messages and wake events the outbox records as delivered (not failed, not superseded)."""
     channels: dict[str, object] = {}
-    delivered = 0
+    messages = events = 0
     for line in outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []:
         try:
             entry = json.loads(line)
@@ -371,9 +372,12 @@ def _marked_sent(outbox: Path) -> int:
             continue  # a line being written right now
         if "add" in entry:
             channels[entry["add"]] = entry.get("channel")
-        elif "sent" in entry and not entry.get("failed") and channels.get(entry["sent"]):
-            delivered += 1
-    return delivered
+        elif "sent" in entry and not entry.get("failed") and not entry.get("superseded"):
+            if channels.get(entry["sent"]):
+                messages += 1
+            else:
+                events += 1
+    return messages, events
 
 
 def _count_by_session(rec: Recording, names: list[str]) -> dict[str, tuple[int, int]]:
