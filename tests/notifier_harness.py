@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -157,6 +158,7 @@ class NotifierUnit:
     def start(self) -> NotifierUnit:
         self.starts += 1
         self.unit = f"{self.ident}-{self.starts}.service"
+        self._cgroup = ""
         env = {
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "PYTHONPATH": str(REPO),
@@ -178,7 +180,10 @@ class NotifierUnit:
 
     def pids(self) -> list[int]:
         """Every process of the unit, from its cgroup (the layout may be unified or hybrid)."""
-        cgroup = systemctl(self.claw, "show", "-p", "ControlGroup", "--value", self.unit).stdout.strip()
+        # Looked up once per start: a unit's cgroup does not move, and systemctl is slow under load.
+        if not getattr(self, "_cgroup", ""):
+            self._cgroup = systemctl(self.claw, "show", "-p", "ControlGroup", "--value", self.unit).stdout.strip()
+        cgroup = self._cgroup
         for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/systemd"):
             procs = Path(root) / cgroup.lstrip("/") / "cgroup.procs"
             if cgroup and procs.exists():
@@ -198,7 +203,13 @@ class NotifierUnit:
         systemctl(self.claw, "reset-failed", self.unit)
 
     def kill(self) -> None:
-        """SIGKILL to every process of the unit (the notifier and any ``openclaw`` it is running)."""
+        """SIGKILL to every process of the unit (the notifier and any ``openclaw`` it is running).
+
+        Sent directly first: under load `systemctl kill` can take long enough for the moment a test chose to
+        pass; systemctl then makes sure nothing of the unit survives."""
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         systemctl(self.claw, "kill", "--signal=SIGKILL", self.unit)
         wait_until(lambda: not self.active(), timeout=30, what="the killed notifier to be gone")
         systemctl(self.claw, "reset-failed", self.unit)

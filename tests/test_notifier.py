@@ -422,11 +422,17 @@ def test_every_notification_arrives_exactly_once_across_a_sigkill(claw: Claw) ->
         delivered_before = len(rec.sends())
         assert delivered_before < 2 * len(names), "the kill came too late to test anything"
         n.start()
-        wait_until(
-            lambda: all(c == (1, 1) for c in _count_by_session(rec, names).values()),
-            timeout=90,
-            what="every launched and completed notice",
-        )
+        counts: dict[str, tuple[int, int]] = {}
+
+        def all_once() -> bool:
+            counts.update(_count_by_session(rec, names))
+            return all(c == (1, 1) for c in counts.values())
+
+        try:
+            wait_until(all_once, timeout=120, what="every launched and completed notice")
+        except AssertionError as e:
+            wrong = {name: c for name, c in counts.items() if c != (1, 1)}
+            raise AssertionError(f"{e}; (launched, completed) notices that are not (1, 1): {wrong}") from None
         n.settle(*(s["unit"] for s in launched), timeout=60)
     finally:
         n.close()
