@@ -17,11 +17,12 @@ from typing import Any
 
 from clawunits import journal, naming
 from clawunits.channels import check_channel
-from clawunits.config import PERMISSION_MODES, Settings, load_settings, state_dir
+from clawunits.config import PERMISSION_MODES, Settings, load_settings, session_limits, state_dir
 from clawunits.errors import Forbidden, InvalidInput, LimitReached, NotFound, StateError, SystemdError
 from clawunits.foreground import Foreground
 from clawunits.guards import GuardContext, check_launch
 from clawunits.inbox import inbox_for
+from clawunits.limits import SESSION_SLICE, Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 from clawunits.models import SessionRecord, Status, parse_ts
 from clawunits.records import GAP, TURN_END, shorten, utc_now_iso
 from clawunits.render import render_entry
@@ -58,6 +59,11 @@ class LaunchRequest:
     origin_agent: str | None = None
     run_guards: bool = False
     agent_workspace: str | None = None
+    # Resource limits in systemd spellings ("4G", "150%", "512", "2h", "infinity"); None: resumed or configured.
+    memory_max: str | None = None
+    cpu_quota: str | None = None
+    tasks_max: str | None = None
+    runtime_max: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,7 @@ class Service:
             raise InvalidInput("system prompt contains a NUL byte")
         base = naming.validate_name(req.name) if req.name is not None else naming.generate_name(prompt)
         agent = check_agent(req.origin_agent)
+        limits = self._limits(req, resumed)
         if req.run_guards:
             ctx = GuardContext(workdir=workdir, agent_id=agent, agent_workspace=req.agent_workspace)
             check_launch(ctx, self.settings, self.environ)
@@ -188,6 +195,10 @@ class Service:
                 idle_timeout_minutes=float(self.settings.idleTimeoutMinutes),
                 permission_timeout_sec=float(self.settings.permissionTimeoutSec),
                 stall_timeout_sec=float(self.settings.stallTimeoutSec),
+                memory_max=limits.memory_max,
+                cpu_quota=limits.cpu_quota,
+                tasks_max=limits.tasks_max,
+                runtime_max_sec=limits.runtime_max_sec,
             )
             self.store.save(record)
         try:
@@ -197,6 +208,16 @@ class Service:
             self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why, "crash"))
             raise
         return record
+
+    def _limits(self, req: LaunchRequest, resumed: SessionRecord | None) -> Limits:
+        """Each limit from the launch, else from the resumed session, else from the configuration."""
+        base = resumed.limits if resumed else session_limits(self.settings)
+        return Limits(
+            memory_max=parse_memory(req.memory_max) if req.memory_max is not None else base.memory_max,
+            cpu_quota=parse_cpu_quota(req.cpu_quota) if req.cpu_quota is not None else base.cpu_quota,
+            tasks_max=parse_tasks(req.tasks_max) if req.tasks_max is not None else base.tasks_max,
+            runtime_max_sec=parse_duration(req.runtime_max) if req.runtime_max is not None else base.runtime_max_sec,
+        )
 
     def _unit_spec(self, record: SessionRecord) -> UnitSpec:
         fixed = {
@@ -214,6 +235,8 @@ class Service:
             environment=session_environment(self.environ, self.settings, fixed),
             syslog_identifier=journal.syslog_identifier(record.unit),
             stop_timeout_sec=self.settings.stopTimeoutSec,
+            slice=SESSION_SLICE,
+            limits=record.limits,
         )
 
     def _check_capacity(self, existing: list[SessionRecord]) -> None:
@@ -309,8 +332,8 @@ class Service:
             if (state is not None and not state.has_exited) or (state is None and _launching(record)):
                 out.append(record)
                 continue
-            reason = _lost_reason(state)
-            out.append(self.store.update(record.id, lambda r, why=reason: _close_lost(r, why)))
+            reason, cause = _lost_reason(state)
+            out.append(self.store.update(record.id, lambda r, why=reason, c=cause: _close_lost(r, why, c)))
         return out
 
     def output(self, ref: str, lines: int = 50, full: bool = False) -> OutputView:
@@ -521,12 +544,12 @@ def _launching(record: SessionRecord) -> bool:
     return (datetime.now(UTC) - parse_ts(record.created_at)).total_seconds() < LAUNCH_GRACE_SEC
 
 
-def _close_lost(record: SessionRecord, reason: str) -> SessionRecord | None:
+def _close_lost(record: SessionRecord, reason: str, cause: str = "lost") -> SessionRecord | None:
     if not record.is_open:
         return None
     if record.status.is_terminal:
         return record.with_changes(waiting_for=None)
-    return _finish(record, Status.FAILED, reason, "lost")
+    return _finish(record, Status.FAILED, reason, cause)
 
 
 def _finish(record: SessionRecord, status: Status, reason: str, cause: str) -> SessionRecord:
@@ -539,10 +562,13 @@ def _finish(record: SessionRecord, status: Status, reason: str, cause: str) -> S
     )
 
 
-def _lost_reason(state: UnitState | None) -> str:
+def _lost_reason(state: UnitState | None) -> tuple[str, str]:
+    """Why a session ended unrecorded, and its end cause (``oom`` when systemd saw an OOM kill)."""
     if state is None:
-        return "the session's unit is gone and its runner recorded no exit (user manager restarted?)"
-    return f"the runner ended without recording an exit: {state.describe_exit()}"
+        return "the session's unit is gone and its runner recorded no exit (user manager restarted?)", "lost"
+    if state.result == "oom-kill":
+        return "out of memory: the kernel killed a process of the session and systemd stopped it", "oom"
+    return f"the runner ended without recording an exit: {state.describe_exit()}", "lost"
 
 
 def _fresh_id(taken: set[str]) -> str:

@@ -50,10 +50,14 @@ DELEGATED_FILES = ("cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "
 
 # The launcher runs as a background job of a throw-away `sh`, which prints the job's pid and exits at once:
 # the daemon is then nobody's child here (no zombie, no ResourceWarning) and can be stopped from any process.
-# The job writes its own pid into each cgroup.procs given before `--`, then execs the rest of its arguments,
-# so the daemon keeps that pid and cgroup.
+# The job writes its own pid into each cgroup.procs given before `--` (a leading `?` marks one it may fail to
+# join), then execs the rest of its arguments, so the daemon keeps that pid and cgroup.
 _OUTER = 'log=$1; shift; /bin/sh -c "$0" clawunits-launch "$@" </dev/null >>"$log" 2>&1 & echo $!'
-_INNER = 'while [ "$1" != -- ]; do echo $$ >"$1" || exit 121; shift; done; shift; exec "$@"'
+_INNER = (
+    'while [ "$1" != -- ]; do case $1 in'
+    ' \\?*) echo $$ >"${1#?}" 2>/dev/null || :;;'
+    ' *) echo $$ >"$1" || exit 121;; esac; shift; done; shift; exec "$@"'
+)
 
 
 class BootstrapError(SystemdError):
@@ -399,6 +403,21 @@ def cgroup_roots() -> list[Path]:
     return list(dict.fromkeys(roots))  # a path mounted over again is listed twice
 
 
+# cgroup-v1 controllers a hybrid host's user@.service gets delegated for resource limits: systemd applies
+# MemoryMax= (as memory.limit_in_bytes), TasksMax= and CPUQuota= only in hierarchies it can write to.
+V1_RESOURCE_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
+
+
+def resource_roots() -> list[Path]:
+    """The v1 resource-controller hierarchies mounted on a hybrid host (none on a cgroup2 host: there
+    the controllers live in the unified tree, delegated by user@.service)."""
+    mounts = [line.split()[1:4] for line in _read(Path("/proc/self/mounts")).splitlines()]
+    if any(mp == str(CGROUP_ROOT) and fs == "cgroup2" for mp, fs, _ in mounts):
+        return []
+    wanted = set(V1_RESOURCE_CONTROLLERS)
+    return list(dict.fromkeys(Path(mp) for mp, fs, opts in mounts if fs == "cgroup" and wanted & set(opts.split(","))))
+
+
 def _user_cgroup(uid: int) -> Path:
     return Path("user.slice", f"user-{uid}.slice", f"user@{uid}.service")
 
@@ -572,6 +591,10 @@ class _Boot:
     def _start_manager(self, binary: str) -> None:
         self._make_dir(SYSTEM_MARKER)
         procs_files = [self._make_cgroup(root) / "cgroup.procs" for root in cgroup_roots()]
+        # Best effort: without them sessions run, only without enforced resource limits (doctor says so).
+        for root in resource_roots():
+            with contextlib.suppress(BootstrapError):
+                procs_files.append(Path(f"?{self._make_cgroup(root) / 'cgroup.procs'}"))
         u = self.user
         env = (
             _base_env()
@@ -740,7 +763,12 @@ def _describe_up(after: Probe, booted: Booted) -> list[str]:
     rd = booted.runtime_dir
     lines = [f"created {d}" for d in (*booted.dirs, *booted.trees)]
     if booted.cgroups:
-        lines.append(f"created cgroup {_user_cgroup(booted.uid)} in {', '.join(map(str, cgroup_roots()))}")
+        roots = dict.fromkeys(
+            str(Path(c).parents[len(_user_cgroup(booted.uid).parts) - 1])
+            for c in booted.cgroups
+            if c.endswith(f"/user@{booted.uid}.service")
+        )
+        lines.append(f"created cgroup {_user_cgroup(booted.uid)} in {', '.join(roots)}")
     if booted.journald:
         lines.append(f"started journald (pid {booted.journald.pid}, log {booted.journald.log})")
     else:

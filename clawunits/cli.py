@@ -67,6 +67,10 @@ def cli() -> None:
 @click.option("--agent", "origin_agent", help="The OpenClaw agent launching it (only it may respond or kill).")
 @click.option("--guards", "run_guards", is_flag=True, help="Run the pre-launch guards of the claude_launch tool.")
 @click.option("--agent-workspace", help="The agent's workspace directory, for --guards.")
+@click.option("--memory-max", help="Memory limit, e.g. 2G (default: config memoryMax, 4G; 'infinity': none).")
+@click.option("--cpu-quota", help="CPU limit, e.g. 150% for 1.5 CPUs (default: config cpuQuota, 200%).")
+@click.option("--tasks-max", help="Process and thread limit (default: config tasksMax, 1024).")
+@click.option("--runtime-max", help="Stop the session after this long, e.g. 2h (default: config runtimeMax, 24h).")
 @json_option
 @click.pass_context
 def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: bool, **opts: Any) -> None:
@@ -95,6 +99,10 @@ def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: 
             origin_agent=opts["origin_agent"],
             run_guards=opts["run_guards"],
             agent_workspace=opts["agent_workspace"],
+            memory_max=opts["memory_max"],
+            cpu_quota=opts["cpu_quota"],
+            tasks_max=opts["tasks_max"],
+            runtime_max=opts["runtime_max"],
         )
     )
     _emit(as_json, record.to_json(), render.launched(record))

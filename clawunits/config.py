@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from clawunits.errors import ClawunitsError
+from clawunits.errors import ClawunitsError, InvalidInput
+from clawunits.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
@@ -67,6 +68,12 @@ class Settings:
     stallTimeoutSec: float = 600
     # The openclaw executable the notifier delivers through.
     openclawPath: str = "openclaw"
+    # Per-session resource limits (systemd spellings; "infinity" for none), overridable per launch.
+    memoryMax: str = "4G"
+    cpuQuota: str = "200%"
+    tasksMax: int | str = 1024
+    # A safety net, not a schedule: a session still running after this long is stopped and reported failed.
+    runtimeMax: int | float | str = "24h"
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -88,6 +95,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "permissionTimeoutSec": (int, float),
     "stallTimeoutSec": (int, float),
     "openclawPath": (str,),
+    "memoryMax": (str, int),
+    "cpuQuota": (str,),
+    "tasksMax": (int, str),
+    "runtimeMax": (str, int, float),
 }
 
 
@@ -161,3 +172,17 @@ def _check_ranges(s: Settings, source: str) -> None:
         raise ConfigError(f"{source}: env and agentChannels map strings to strings")
     if not all(isinstance(n, str) for n in s.passEnv):
         raise ConfigError(f"{source}: passEnv is a list of variable names")
+    try:
+        session_limits(s)
+    except InvalidInput as e:
+        raise ConfigError(f"{source}: {e.message}", hint=e.hint) from None
+
+
+def session_limits(s: Settings) -> Limits:
+    """The configured default limits of a session (raises InvalidInput on a bad value)."""
+    return Limits(
+        memory_max=parse_memory(s.memoryMax, "memoryMax"),
+        cpu_quota=parse_cpu_quota(s.cpuQuota, "cpuQuota"),
+        tasks_max=parse_tasks(s.tasksMax, "tasksMax"),
+        runtime_max_sec=parse_duration(s.runtimeMax, "runtimeMax"),
+    )

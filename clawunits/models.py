@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from clawunits.limits import UNLIMITED, Limits, format_duration, format_size
+
 
 class Status(StrEnum):
     STARTING = "starting"
@@ -80,9 +82,18 @@ class SessionRecord:
     idle_timeout_minutes: float = 30.0
     permission_timeout_sec: float = 600.0
     stall_timeout_sec: float = 600.0
+    # Resource limits of its unit (None: unlimited); see clawunits.limits.
+    memory_max: int | None = None
+    cpu_quota: float | None = None
+    tasks_max: int | None = None
+    runtime_max_sec: float | None = None
     # Finished for over an hour: out of the default listing (``sessions --all`` shows it), unit reset.
     archived: bool = False
     schema: int = SCHEMA_VERSION
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.memory_max, self.cpu_quota, self.tasks_max, self.runtime_max_sec)
 
     def with_changes(self, **changes: Any) -> SessionRecord:
         return replace(self, **changes)
@@ -152,6 +163,12 @@ class SessionRecord:
             "priorCostUsd": self.prior_cost_usd,
             "idleTimeoutMinutes": self.idle_timeout_minutes,
             "archived": self.archived,
+            "limits": {
+                "memoryMax": format_size(self.memory_max),
+                "cpuQuota": f"{self.cpu_quota:g}%" if self.cpu_quota is not None else UNLIMITED,
+                "tasksMax": self.tasks_max if self.tasks_max is not None else UNLIMITED,
+                "runtimeMax": format_duration(self.runtime_max_sec),
+            },
         }
 
 

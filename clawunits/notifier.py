@@ -486,7 +486,11 @@ class Notifier:
     def _report_deaths(self, records: list[SessionRecord]) -> None:
         """Sessions whose unit died without an exit record (OOM, SIGKILL) still get their ❌."""
         for s in records:
-            if s.end_cause == "lost" and (s.completed_at or "") >= self.since and not self.outbox.known(f"{s.id}:end"):
+            if (
+                s.end_cause in UNRECORDED_ENDS
+                and (s.completed_at or "") >= self.since
+                and not self.outbox.known(f"{s.id}:end")
+            ):
                 self._notify(s, f"{s.id}:end", messages.failed(s, s.reason or "the session's process died"))
                 self._to_foreground_now(s, messages.fg_failed(s, s.reason or ""))
 
@@ -505,6 +509,10 @@ class Notifier:
             started = parse_ts(s.started_at or s.created_at)
             if (datetime.now(UTC) - started).total_seconds() >= REMINDER_AFTER_SEC:
                 self._notify(s, f"{s.id}:reminder", messages.reminder(s))
+
+
+# End causes the store gets from systemd, not from an `exit` record the notifier would have seen.
+UNRECORDED_ENDS = frozenset({"lost", "oom"})
 
 
 def _session_of(ident: str) -> str | None:

@@ -44,6 +44,7 @@ from claude_agent_sdk import (
 from clawunits import records as R
 from clawunits.config import state_dir
 from clawunits.inbox import Entry, Inbox, inbox_for
+from clawunits.limits import format_duration, format_size, oom_kill_counter, read_oom_kills
 from clawunits.models import SessionRecord, Status
 from clawunits.naming import new_id
 from clawunits.records import RecordWriter, shorten, summarize_tool_input, summarize_tool_result, utc_now_iso
@@ -56,6 +57,9 @@ STREAM_BUFFER_BYTES = 64 * 1024 * 1024
 STDERR_TAIL = 20
 PREVIEW_CHARS = 500
 MAIL_POLL_SEC = 1.0
+OOM_POLL_SEC = 0.5
+# The runner starts a little after its unit does.
+RUNTIME_SLACK_SEC = 2.0
 INTERRUPT_ATTEMPTS = 5
 INTERRUPT_WAIT_SEC = 2.0
 CONTINUE_PROMPT = "Continue where you left off."
@@ -141,6 +145,11 @@ class Runner:
         self.out = out
         self.inbox = inbox
         self.stop = asyncio.Event()
+        # Why the runner stops on its own (out of memory); None: a SIGTERM from outside.
+        self.stop_outcome: Outcome | None = None
+        self.started_mono = time.monotonic()
+        self.oom_counter = oom_kill_counter()
+        self.oom_seen = read_oom_kills(self.oom_counter) if self.oom_counter else 0
         self.mail = asyncio.Event()
         self.new_messages = asyncio.Event()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
@@ -162,7 +171,11 @@ class Runner:
     # -- the session -----------------------------------------------------------------------------------
 
     async def run(self) -> Outcome:
-        helpers = [asyncio.create_task(self._watch_mail()), asyncio.create_task(self._watchdog())]
+        helpers = [
+            asyncio.create_task(self._watch_mail()),
+            asyncio.create_task(self._watchdog()),
+            asyncio.create_task(self._watch_memory()),
+        ]
         try:
             resume = self.claude_session_id or self.record.resume_claude_session_id
             await self._unless_stopped(self._connect(resume))
@@ -170,7 +183,7 @@ class Runner:
             first = None if self.record.claude_session_id else self.record.prompt
             return await self._conversation(first)
         except Stopped:
-            return Outcome(Status.KILLED, "stopped by SIGTERM", "killed")
+            return self._stopped_outcome()
         except Exception as e:  # noqa: BLE001 - any SDK/CLI failure ends the session as failed
             return self._failure(e)
         finally:
@@ -427,6 +440,45 @@ class Runner:
             if not turn.done.done():
                 turn.done.set_result(_synthetic_abort())
 
+    # -- resource limits -------------------------------------------------------------------------------
+
+    async def _watch_memory(self) -> None:
+        """End the session when the kernel OOM-kills a process of its unit (MemoryMax reached).
+
+        On cgroup v2 systemd stops the unit itself (OOMPolicy=stop); cgroup v1 has no such notice, so the
+        runner watches its cgroup's ``oom_kill`` counter and stops the session with that reason on both.
+        """
+        if self.oom_counter is None:
+            return
+        while True:
+            await asyncio.sleep(OOM_POLL_SEC)
+            if (oom := self._oom_outcome()) is not None:
+                self.stop_outcome = oom
+                self.stop.set()
+                return
+
+    def _oom_outcome(self) -> Outcome | None:
+        """The out-of-memory outcome once the kernel has OOM-killed a process of this unit, else None."""
+        if self.oom_counter is None or read_oom_kills(self.oom_counter) <= self.oom_seen:
+            return None
+        limit = format_size(self.record.memory_max)
+        return Outcome(
+            Status.FAILED,
+            f"out of memory: the session exceeded MemoryMax={limit} and the kernel killed a process",
+            "oom",
+        )
+
+    def _stopped_outcome(self) -> Outcome:
+        if self.stop_outcome is not None:
+            return self.stop_outcome
+        limit = self.record.runtime_max_sec
+        # systemd's RuntimeMaxSec= stops the unit with SIGTERM like a kill; the elapsed time tells them apart.
+        if limit is not None and time.monotonic() - self.started_mono >= limit - RUNTIME_SLACK_SEC:
+            return Outcome(
+                Status.FAILED, f"runtime limit: still running after RuntimeMaxSec={format_duration(limit)}", "runtime"
+            )
+        return Outcome(Status.KILLED, "stopped by SIGTERM", "killed")
+
     # -- messages to records ---------------------------------------------------------------------------
 
     def _handle(self, msg: Any) -> None:
@@ -557,6 +609,8 @@ class Runner:
         return Outcome(Status.FAILED, f"{result.subtype}: {shorten(detail, 300)}", "error")
 
     def _failure(self, e: Exception) -> Outcome:
+        if (oom := self._oom_outcome()) is not None:
+            return oom  # Claude Code itself was the process the kernel killed
         message = shorten(f"{type(e).__name__}: {e}", 500)
         fields: dict[str, Any] = {"message": message}
         if self.stderr_tail:

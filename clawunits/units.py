@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from clawunits.errors import SystemdError
+from clawunits.limits import Limits
 
 
 def _bare_pystemd() -> None:
@@ -68,6 +69,11 @@ _SIGNATURES: dict[str, bytes] = {
     "CollectMode": b"s",
     "TimeoutStopUSec": b"t",
     "Slice": b"s",
+    "MemoryMax": b"t",
+    "CPUQuotaPerSecUSec": b"t",
+    "TasksMax": b"t",
+    "RuntimeMaxUSec": b"t",
+    "OOMPolicy": b"s",
 }
 
 
@@ -83,6 +89,7 @@ class UnitSpec:
     syslog_identifier: str
     stop_timeout_sec: float = 15.0
     slice: str | None = None
+    limits: Limits | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,8 @@ def unit_properties(spec: UnitSpec) -> dict[str, Any]:
     }
     if spec.slice:
         props["Slice"] = spec.slice
+    if spec.limits is not None:
+        props |= spec.limits.unit_properties()
     return props
 
 
