@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import FAKE_CLAUDE, Claw, wait_until
 
 from clawunits.errors import InvalidInput
 from clawunits.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
-from conftest import FAKE_CLAUDE, Claw, wait_until
 
 GiB = 1024**3
 
