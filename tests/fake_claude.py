@@ -17,6 +17,9 @@ Fault modes, chosen by directives in the prompt text (several may be combined):
 ``[[fake: error]]``         an API-error style result (subtype success, is_error true, api_error_status 400)
 ``[[fake: argv]]``          reply with the JSON list of the command-line arguments
 ``[[fake: env NAME]]``      reply with the value of environment variable NAME
+``[[fake: spawn]]``         leave background children behind as tools do: ``sleep 600 &`` from a shell, a
+                            ``setsid nohup`` double fork, and a dev server (``python3 -m http.server``); the
+                            reply is ``spawned PID PID PID``
 
 ``--max-budget-usd`` is honoured as the real CLI does (the turn that crosses it ends ``error_max_budget_usd``,
 later turns fail at once). Costs are +0.001 per completed turn, cumulative for the process.
@@ -30,6 +33,7 @@ import os
 import queue
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -349,6 +353,8 @@ class FakeClaude:
             return json.dumps(sys.argv[1:])
         if "env" in fault:
             return os.environ.get(fault["env"].strip(), "")
+        if "spawn" in fault:
+            return "spawned " + " ".join(map(str, spawn_strays()))
         return "Fake reply: " + text[:80]
 
     def interrupted(self, started: float) -> None:
@@ -383,6 +389,21 @@ class FakeClaude:
         while (msg := self.turns.get()) is not None:
             self.run_turn(msg)
         return 1 if self.last_error else 0
+
+
+def spawn_strays() -> list[int]:
+    """Start the kinds of background children a tool leaves behind; returns their pids (not our children:
+    each one is orphaned through a shell that exits, as with a Bash tool's ``cmd &``)."""
+    scripts = [
+        "sleep 600 >/dev/null 2>&1 & echo $!",
+        "setsid nohup sleep 600 >/dev/null 2>&1 & echo $!",
+        "python3 -m http.server 0 --bind 127.0.0.1 >/dev/null 2>&1 & echo $!",
+    ]
+    pids = []
+    for script in scripts:
+        out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+        pids.append(int(out.split()[0]))
+    return pids
 
 
 def _num(text: str, default: float) -> float:
