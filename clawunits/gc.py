@@ -16,6 +16,7 @@ from clawunits.errors import SystemdError
 from clawunits.foreground import Foreground
 from clawunits.models import SessionRecord, parse_ts
 from clawunits.stats import archive_sessions
+from clawunits.store import sweep_temp_files
 
 ARCHIVE_AFTER_SEC = 3600.0
 
@@ -25,9 +26,15 @@ class GcReport:
     archived: list[str] = field(default_factory=list)
     units_reset: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    temp_files_removed: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, list[str]]:
-        return {"archived": self.archived, "unitsReset": self.units_reset, "deleted": self.deleted}
+        return {
+            "archived": self.archived,
+            "unitsReset": self.units_reset,
+            "deleted": self.deleted,
+            "tempFilesRemoved": self.temp_files_removed,
+        }
 
 
 def collect(service: Service, archive_after_sec: float = ARCHIVE_AFTER_SEC, now: datetime | None = None) -> GcReport:
@@ -51,6 +58,7 @@ def collect(service: Service, archive_after_sec: float = ARCHIVE_AFTER_SEC, now:
         for r in doomed:
             _delete(service, r)
             report.deleted.append(r.id)
+    report.temp_files_removed = [str(p) for p in sweep_temp_files(service.store.root)]
     return report
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,6 +59,28 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600, durable: bool =
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+# A temp file this old was left by a writer killed mid-write (a write takes milliseconds).
+STALE_TEMP_SEC = 600.0
+
+
+def sweep_temp_files(root: Path, older_than_sec: float = STALE_TEMP_SEC) -> list[Path]:
+    """Delete the temp files of :func:`write_atomically` that writers killed mid-write left under ``root``.
+
+    They were never renamed into place, so no reader ever saw them; only their space is reclaimed here.
+    Messages staged in an inbox's ``tmp/`` whose poster died before queueing them go too (never delivered,
+    and ``respond`` never said they were sent).
+    """
+    removed = []
+    cutoff = time.time() - older_than_sec
+    candidates = [*root.rglob(".*.tmp"), *root.glob("inbox/*/tmp/*")] if root.exists() else []
+    for tmp in dict.fromkeys(candidates):
+        with contextlib.suppress(FileNotFoundError):
+            if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 def ensure_private_dir(path: Path) -> Path:
