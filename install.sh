@@ -5,27 +5,30 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: ./install.sh [--dev] [--demo] [--linger] [--plugin-only] [-h|--help]
+Usage: ./install.sh [--dev] [--demo] [--linger] [--plugin-only] [--journal-limit] [-h|--help]
 
   --dev          also install the test extras (.[test])
   --demo         afterwards run an offline demo session against a scripted loopback Messages API
   --linger       run `loginctl enable-linger $USER` so sessions outlive logout (normal hosts)
   --plugin-only  only (re)install the OpenClaw plugin, for a clawunits installed before
+  --journal-limit  only install a journald drop-in raising its rate limit (root; see units/journald-clawunits.conf)
   -h --help      show this help
 
 When `openclaw` is on PATH, the OpenClaw plugin (plugin/ and skills/) is installed into it too.
 
-Environment: CLAWUNITS_VENV (default <repo>/.venv), PYTHON (default python3), XDG_CONFIG_HOME.
+Environment: CLAWUNITS_VENV (default <repo>/.venv), PYTHON (default python3), XDG_CONFIG_HOME,
+CLAWUNITS_JOURNALD_DROPIN_DIR (default /etc/systemd/journald.conf.d).
 EOF
 }
 
-DEV=0 DEMO=0 LINGER=0 PLUGIN_ONLY=0
+DEV=0 DEMO=0 LINGER=0 PLUGIN_ONLY=0 JOURNAL_LIMIT=0
 for arg in "$@"; do
     case "$arg" in
         --dev) DEV=1 ;;
         --plugin-only) PLUGIN_ONLY=1 ;;
         --demo) DEMO=1 ;;
         --linger) LINGER=1 ;;
+        --journal-limit) JOURNAL_LIMIT=1 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "install.sh: unknown option: $arg" >&2; usage >&2; exit 2 ;;
     esac
@@ -40,6 +43,8 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/run/user/$(id -u)}"
 UNIT_DIR="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user"
 CLAW="$VENV/bin/clawunits"
 DEMO_PORT=18765
+JOURNALD_DROPIN_DIR="${CLAWUNITS_JOURNALD_DROPIN_DIR:-/etc/systemd/journald.conf.d}"
+JOURNALD_DROPIN="$JOURNALD_DROPIN_DIR/60-clawunits.conf"
 DEMO_UNIT=clawunits-demo-api.service
 
 MISSING=()      # what the summary reports as missing
@@ -154,6 +159,36 @@ user_manager() {
     fi
     if [[ $MANAGER_MODE == started* ]]; then
         say "export XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR   # needed by systemctl --user, journalctl and clawunits"
+    fi
+}
+
+# ------------------------------------------------------------------------------------ journald rate limit
+journal_limit_advice() {
+    if [[ -f $JOURNALD_DROPIN ]]; then
+        say "journald rate limit: raised by $JOURNALD_DROPIN"
+    elif is_root; then
+        say "advice: ./install.sh --journal-limit raises journald's per-user rate limit (lines past it are dropped)"
+    else
+        say "note: journald drops lines past a per-user rate limit; an administrator can raise it:" \
+            "sudo ./install.sh --journal-limit"
+    fi
+}
+
+install_journal_limit() {
+    local src="$REPO/units/journald-clawunits.conf"
+    if [[ -f $JOURNALD_DROPIN ]] && cmp -s "$src" "$JOURNALD_DROPIN"; then
+        say "journald rate limit: $JOURNALD_DROPIN is already in place"
+        return 0
+    fi
+    if ! mkdir -p "$JOURNALD_DROPIN_DIR" 2>/dev/null || ! install -m 0644 "$src" "$JOURNALD_DROPIN" 2>/dev/null; then
+        warn "cannot write $JOURNALD_DROPIN (needs root): sudo ./install.sh --journal-limit"
+        return 1
+    fi
+    say "installed $JOURNALD_DROPIN (RateLimitBurst=200000 per 30 s)"
+    if [[ $(cat /proc/1/comm 2>/dev/null) == systemd ]] && systemctl restart systemd-journald </dev/null; then
+        say "restarted systemd-journald: the new limit applies now"
+    else
+        say "the new limit applies when journald next starts"
     fi
 }
 
@@ -312,6 +347,10 @@ openclaw_plugin() {
 }
 
 # --------------------------------------------------------------------------------------------------- main
+if [[ $JOURNAL_LIMIT -eq 1 ]]; then
+    install_journal_limit
+    exit $?
+fi
 if [[ $PLUGIN_ONLY -eq 1 ]]; then
     openclaw_plugin
     [[ ${#MISSING[@]} -eq 0 && $PLUGIN_STATE == installed* ]] || exit 1
@@ -320,6 +359,7 @@ fi
 os_packages
 python_env
 user_manager
+journal_limit_advice
 install_units
 credentials
 [[ $DEMO -eq 1 ]] && demo
