@@ -45,7 +45,8 @@ class Channel:
 def parse_channel(text: str | None) -> Channel | None:
     """A channel string as a :class:`Channel`, or None when it names no deliverable channel."""
     text = (text or "").strip()
-    if text in NO_CHANNEL or "\0" in text or "\n" in text:
+    # Control characters have no place in a channel or target (and would garble the logs they end up in).
+    if text in NO_CHANNEL or any(ord(c) < 32 or ord(c) == 127 for c in text):
         return None
     parts = [p.strip() for p in text.split("|")]
     if len(parts) >= 3:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,59 @@ def test_corrupt_config_is_reported(seeded: Claw) -> None:
     seeded.config_path.parent.mkdir(parents=True, exist_ok=True)
     seeded.config_path.write_text("maxSessions = 'many'\n")
     _fails(seeded, "sessions", code=2, says="maxSessions")
+
+
+def test_unreadable_workdir(seeded: Claw, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    # Root reads everything; without CAP_DAC_OVERRIDE it is held to the mode bits like any user.
+    before = _snapshot(seeded.state_dir)
+    proc = subprocess.run(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "clawunits"]
+        + ["launch", "hi", "--workdir", str(locked)],
+        env=seeded.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and proc.stderr.strip() == f"clawunits: error: workdir {locked} is not readable"
+    assert _snapshot(seeded.state_dir) == before
+
+
+def test_ambiguous_session_reference(seeded: Claw) -> None:
+    record = next((seeded.state_dir / "sessions").glob("*.toml"))
+    sid = record.stem
+    twin = sid[:4] + ("zzzz" if sid[4:] != "zzzz" else "yyyy")
+    text = record.read_text().replace(sid, twin).replace('name = "keeper"', 'name = "keeper-twin"')
+    (record.parent / f"{twin}.toml").write_text(text)
+    _fails(seeded, "output", sid[:4], code=3, says="ambiguous")
+    _fails(seeded, "kill", sid[:4], code=3, says="ambiguous")
+
+
+@pytest.mark.parametrize(
+    "channel",
+    ["", "telegram", "|123", "telegram|", "telegram||123", "telegram|acct|", "tele gram|1", "telegram|12\x013"],
+)
+def test_bad_channels(seeded: Claw, channel: str) -> None:
+    _fails(seeded, "launch", "hi", "--workdir", str(seeded.workdir), "--channel", channel, code=2, says="channel")
+
+
+@pytest.mark.parametrize(
+    ("stdin", "says"),
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"maxSessions": "many"}', "maxSessions"),
+        ('{"noSuchOption": 1}', "unknown option"),
+        ('{"memoryMax": "lots"}', "memoryMax"),
+    ],
+)
+def test_bad_json_input_leaves_the_config_alone(seeded: Claw, stdin: str, says: str) -> None:
+    seeded.write_config(maxSessions=3)
+    before = seeded.config_path.read_bytes()
+    _fails(seeded, "config", "sync", stdin_text=stdin, says=says)
+    assert seeded.config_path.read_bytes() == before
+
+
+def test_a_message_to_a_finished_session_is_refused(seeded: Claw) -> None:
+    _fails(seeded, "respond", "keeper", "more please", "--user-initiated", says="keeper")
