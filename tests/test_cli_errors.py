@@ -116,9 +116,9 @@ def test_unreadable_workdir(seeded: Claw, tmp_path: Path) -> None:
     locked.mkdir(mode=0o000)
     # Root reads everything; without CAP_DAC_OVERRIDE it is held to the mode bits like any user.
     before = _snapshot(seeded.state_dir)
+    unprivileged = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
     proc = subprocess.run(
-        ["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "clawunits"]
-        + ["launch", "hi", "--workdir", str(locked)],
+        [*unprivileged, sys.executable, "-m", "clawunits", "launch", "hi", "--workdir", str(locked)],
         env=seeded.env,
         capture_output=True,
         text=True,
