@@ -10,8 +10,9 @@ records carrying slices of its JSON text under the same ``seq``; :class:`Joiner`
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -64,12 +65,50 @@ class Record:
         return {"seq": self.seq, "ts": self.ts, "type": self.type, **self.data}
 
 
+# Environment variables whose values are secrets: never printed to the journal, never stored.
+SECRET_NAME_RE = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
+# Shorter values are too likely to occur by chance in ordinary text to be replaced everywhere.
+MIN_SECRET_CHARS = 8
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Replaces secret values (API keys, tokens) wherever they appear in text Claude or a tool produced."""
+
+    secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Redactor:
+        values = {v for k, v in environ.items() if SECRET_NAME_RE.search(k) and len(v) >= MIN_SECRET_CHARS}
+        return cls(tuple(sorted(values, key=len, reverse=True)))  # longest first: no partial leftovers
+
+    def text(self, value: str) -> str:
+        for secret in self.secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    def value(self, value: Any) -> Any:
+        """``value`` with every string in it redacted (dicts and lists walked)."""
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
+
 class RecordWriter:
     """Writes records with increasing ``seq``, one flushed line each (the runner's side)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, redactor: Redactor | None = None) -> None:
         self._stream = stream or sys.stdout
         self._seq = 0
+        self.redactor = redactor or Redactor()
 
     @property
     def last_seq(self) -> int:
@@ -78,7 +117,7 @@ class RecordWriter:
     def emit(self, type_: str, **fields: Any) -> int:
         """Write one record and return its seq."""
         self._seq += 1
-        for line in encode(self._seq, utc_now_iso(), type_, fields):
+        for line in encode(self._seq, utc_now_iso(), type_, self.redactor.value(fields)):
             self._stream.write(line + "\n")
         self._stream.flush()
         return self._seq

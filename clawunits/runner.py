@@ -47,7 +47,7 @@ from clawunits.inbox import Entry, Inbox, inbox_for
 from clawunits.limits import format_duration, format_size, oom_kill_counter, read_oom_kills
 from clawunits.models import SessionRecord, Status
 from clawunits.naming import new_id
-from clawunits.records import RecordWriter, shorten, summarize_tool_input, summarize_tool_result, utc_now_iso
+from clawunits.records import RecordWriter, Redactor, shorten, summarize_tool_input, summarize_tool_result, utc_now_iso
 from clawunits.store import Store
 
 T = TypeVar("T")
@@ -651,8 +651,19 @@ class Runner:
 
     def _update(self, change: Callable[[SessionRecord], SessionRecord]) -> SessionRecord | None:
         """Write to the session's record; a store failure is reported, never fatal to the session."""
+        redact = self.out.redactor
+
+        def redacted(r: SessionRecord) -> SessionRecord | None:
+            new = change(r)
+            if new is None or not redact.secrets:
+                return new
+            return new.with_changes(
+                result_preview=redact.text(new.result_preview) if new.result_preview else new.result_preview,
+                reason=redact.text(new.reason) if new.reason else new.reason,
+            )
+
         try:
-            self.record = self.store.update(self.record.id, change)
+            self.record = self.store.update(self.record.id, redacted)
             return self.record
         except Exception as e:  # noqa: BLE001
             self.out.emit(R.ERROR, message=shorten(f"could not update the session record: {e}", 300))
@@ -784,7 +795,8 @@ def _cgroup_procs_file() -> Path | None:
 
 async def _main(session_id: str) -> int:
     store = Store(state_dir())
-    out = RecordWriter()
+    # The session's own secrets (its API key above all) never reach the journal or the store.
+    out = RecordWriter(redactor=Redactor.from_environ(os.environ))
     try:
         record = store.load(session_id)
     except Exception as e:  # noqa: BLE001 - no record, no session: say why in the journal and fail
