@@ -267,6 +267,23 @@ def _cgroup_of(pid: int) -> str | None:
     return paths.get("name=systemd") or paths.get("") or None
 
 
+def resource_controllers(pid: int) -> set[str]:
+    """The resource controllers (memory, pids, cpu) that manage ``pid``'s own cgroup subtree, so that
+    systemd can enforce MemoryMax=, TasksMax= and CPUQuota= for the units below it."""
+    paths = dict(line.split(":", 2)[1:] for line in _read(Path(f"/proc/{pid}/cgroup")).splitlines() if line)
+    found = set()
+    for controller in ("memory", "pids", "cpu"):
+        v1 = next((p for names, p in paths.items() if controller in names.split(",")), None)
+        if v1 and "/user@" in v1:  # a hybrid host's v1 hierarchy, delegated to the manager
+            found.add(controller)
+    unified = paths.get("")
+    for root in (CGROUP_ROOT, CGROUP_ROOT / "unified"):
+        controllers = Path(root, (unified or "").lstrip("/"), "cgroup.controllers")
+        if unified and controllers.exists():
+            found |= set(_read(controllers).split()) & {"memory", "pids", "cpu"}
+    return found
+
+
 def _manager_state(uid: int) -> str | None:
     systemctl = _find_systemctl()
     if systemctl is None:

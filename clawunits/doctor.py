@@ -35,6 +35,7 @@ def run_checks(env: dict[str, str] | None = None) -> list[Check]:
         settings, config = None, Check("config", FAIL, e.message, e.hint or f"fix or remove {config_path()}")
     checks: list[Callable[[], Check]] = [
         _user_manager,
+        _resource_limits,
         _journald,
         _linger,
         _state_dir,
@@ -64,6 +65,24 @@ def _user_manager() -> Check:
         return Check("user manager", OK, "systemd --user answers over D-Bus")
     except SystemdError as e:
         return Check("user manager", FAIL, e.message, e.hint or "")
+
+
+def _resource_limits() -> Check:
+    from clawunits.bootstrap import probe, resource_controllers
+
+    manager = probe().manager_pid
+    if manager is None:
+        return Check("resource limits", WARN, "no user manager to ask")
+    missing = sorted({"memory", "pids", "cpu"} - resource_controllers(manager))
+    if not missing:
+        return Check("resource limits", OK, "memory, pids and cpu controllers: MemoryMax, TasksMax, CPUQuota hold")
+    return Check(
+        "resource limits",
+        WARN,
+        f"the user manager has no {', '.join(missing)} controller: those session limits are not enforced",
+        "delegate them to user@.service (systemctl edit user@.service: [Service] Delegate=memory pids cpu); "
+        "where clawunits.bootstrap started the manager: python -m clawunits.bootstrap down, then up",
+    )
 
 
 def _journald() -> Check:
