@@ -28,6 +28,10 @@ stopTimeoutSec = 30
 permissionTimeoutSec = 45
 stallTimeoutSec = 120.5
 openclawPath = "/opt/openclaw/bin/openclaw"
+memoryMax = "2G"
+cpuQuota = "150%"
+tasksMax = 256
+runtimeMax = "8h"
 """
 
 
@@ -50,6 +54,7 @@ def test_defaults_when_there_is_no_file(tmp_path: Path) -> None:
     assert s.stopTimeoutSec == 15
     assert s.defaultModel is None and s.claudePath is None
     assert s.env == {} and s.passEnv == [] and s.agentChannels == {}
+    assert (s.memoryMax, s.cpuQuota, s.tasksMax, s.runtimeMax) == ("4G", "200%", 1024, "24h")
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
@@ -77,6 +82,10 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         permissionTimeoutSec=45,
         stallTimeoutSec=120.5,
         openclawPath="/opt/openclaw/bin/openclaw",
+        memoryMax="2G",
+        cpuQuota="150%",
+        tasksMax=256,
+        runtimeMax="8h",
     )
     # The file above really sets every option there is: a new option needs a line here.
     for f in dataclasses.fields(Settings):

@@ -72,6 +72,10 @@ def full_record() -> SessionRecord:
         permission_timeout_sec=30.0,
         stall_timeout_sec=90.0,
         archived=True,
+        memory_max=2 * 1024**3,
+        cpu_quota=150.0,
+        tasks_max=256,
+        runtime_max_sec=7200.0,
         schema=1,
     )
 

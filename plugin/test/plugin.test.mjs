@@ -89,15 +89,19 @@ describe("registration", () => {
     const props = (name) => Object.keys(api.tools.get(name)({}).parameters.properties).sort();
     assert.deepEqual(props("claude_launch"), [
       "allowed_tools",
+      "cpu_quota",
       "fork_session",
       "max_budget_usd",
+      "memory_max",
       "model",
       "multi_turn_disabled",
       "name",
       "permission_mode",
       "prompt",
       "resume_session_id",
+      "runtime_max",
       "system_prompt",
+      "tasks_max",
       "workdir",
     ]);
     assert.deepEqual(props("claude_respond"), ["interrupt", "message", "session", "userInitiated"]);
@@ -188,6 +192,10 @@ describe("agent tools", () => {
         fork_session: true,
         multi_turn_disabled: true,
         permission_mode: "plan",
+        memory_max: "2G",
+        cpu_quota: "50%",
+        tasks_max: "256",
+        runtime_max: "2h",
       },
       { ...ctx, messageChannel: "telegram|42", agentAccountId: "bot" },
     );
@@ -208,6 +216,10 @@ describe("agent tools", () => {
       "--agent=main",
       "--guards",
       "--agent-workspace=/ws/main",
+      "--memory-max=2G",
+      "--cpu-quota=50%",
+      "--tasks-max=256",
+      "--runtime-max=2h",
       "--",
       "-",
     ]);
