@@ -67,6 +67,8 @@ class Settings:
     stallTimeoutSec: float = 600
     # The openclaw executable the notifier delivers through.
     openclawPath: str = "openclaw"
+    # clawunits-recover.service (`clawunits recover --boot`) resumes sessions a shutdown interrupted.
+    recoverOnBoot: bool = True
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -88,6 +90,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "permissionTimeoutSec": (int, float),
     "stallTimeoutSec": (int, float),
     "openclawPath": (str,),
+    "recoverOnBoot": (bool,),
 }
 
 

@@ -32,6 +32,8 @@ INTERRUPTED = "interrupted"
 PERMISSION_REQUEST = "permission_request"
 PERMISSION_ANSWER = "permission_answer"
 WATCHDOG = "watchdog"
+# The first record of a runner started by `clawunits recover`: the same session, resumed after a shutdown.
+RECOVERED = "recovered"
 ERROR = "error"
 EXIT = "exit"
 PART = "part"
