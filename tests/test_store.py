@@ -72,6 +72,10 @@ def full_record() -> SessionRecord:
         permission_timeout_sec=30.0,
         stall_timeout_sec=90.0,
         archived=True,
+        interrupted_at="2026-11-21T23:59:00.000Z",
+        recoveries=2,
+        recovered_at="2026-11-22T00:01:00.000Z",
+        environment={"ANTHROPIC_BASE_URL": "http://127.0.0.1:8765", "PATH": "/usr/bin:/bin"},
         schema=1,
     )
 
