@@ -221,7 +221,8 @@ install_units() {
             say "installed unit $name into $UNIT_DIR"
         fi
         INSTALLED_UNITS+=("$name")
-        [[ $name == *.timer || $name == clawunits-notifier.service ]] && enable+=("$name")
+        [[ $name == *.timer || $name == clawunits-notifier.service || $name == clawunits-recover.service ]] &&
+            enable+=("$name")
     done
     if [[ $MANAGER_OK -ne 1 ]]; then
         warn "no user manager: skipped daemon-reload and enabling ${enable[*]:-units}"
@@ -237,6 +238,16 @@ install_units() {
     systemctl --user daemon-reload </dev/null
     say "reloaded the user manager"
     for name in "${enable[@]}"; do
+        if [[ $name == clawunits-recover.service ]]; then
+            # Runs at each start of the user manager; nothing to run now.
+            if systemctl --user enable "$name" </dev/null; then
+                say "enabled $name (resumes interrupted sessions when the user manager starts)"
+            else
+                warn "could not enable $name: see systemctl --user status $name"
+                MISSING+=("enabling $name")
+            fi
+            continue
+        fi
         # A service is restarted so that a reinstall takes effect; a timer just needs to run.
         if systemctl --user enable "$name" </dev/null && systemctl --user restart "$name" </dev/null; then
             say "enabled and (re)started $name"

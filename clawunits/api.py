@@ -24,7 +24,7 @@ from clawunits.guards import GuardContext, check_launch
 from clawunits.inbox import inbox_for
 from clawunits.limits import SESSION_SLICE, Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 from clawunits.models import SessionRecord, Status, parse_ts
-from clawunits.records import GAP, TURN_END, shorten, utc_now_iso
+from clawunits.records import GAP, TURN_END, is_secret_name, shorten, utc_now_iso
 from clawunits.render import render_entry
 from clawunits.sessionenv import session_environment
 from clawunits.stats import load_stats_archive, stats_of
@@ -77,6 +77,46 @@ class RespondResult:
 class KillResult:
     record: SessionRecord
     already_finished: bool
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What ``recover`` did with one session.
+
+    ``action``: ``recovered`` (its unit runs again), ``would-recover`` (dry run), ``skipped`` (nothing to
+    do, e.g. it runs already), ``failed`` (it cannot continue: no budget left, workdir gone; now failed) or
+    ``error`` (its unit did not start; it stays interrupted for the next try).
+    """
+
+    record: SessionRecord
+    action: str
+    detail: str = ""
+    invocation_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.record.id,
+            "name": self.record.name,
+            "action": self.action,
+            "detail": self.detail,
+            "status": self.record.status.value,
+            "unit": self.record.unit,
+            "invocationId": self.invocation_id,
+            "claudeSessionId": self.record.claude_session_id,
+            "recoveries": self.record.recoveries,
+        }
+
+
+@dataclass(frozen=True)
+class RecoverReport:
+    sessions: list[Recovery]
+    dry_run: bool = False
+    # Set when nothing was looked at: boot recovery switched off (recoverOnBoot = false).
+    disabled: str | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for r in self.sessions if r.action == "error")
 
 
 @dataclass(frozen=True)
@@ -199,6 +239,12 @@ class Service:
                 cpu_quota=limits.cpu_quota,
                 tasks_max=limits.tasks_max,
                 runtime_max_sec=limits.runtime_max_sec,
+                # Secrets stay out of the state: a recovery takes them from its own environment.
+                environment={
+                    k: v
+                    for k, v in session_environment(self.environ, self.settings, {}).items()
+                    if not is_secret_name(k)
+                },
             )
             self.store.save(record)
         try:
@@ -227,12 +273,20 @@ class Service:
         }
         if self.settings.claudePath:
             fixed["CLAWUNITS_CLAUDE_PATH"] = self.settings.claudePath
+        # The environment it was launched with (a recovery runs as the original did, CLAUDE_CONFIG_DIR and
+        # ANTHROPIC_BASE_URL included), but secrets, which are never stored, from this caller's environment
+        # (at boot: the user manager's, e.g. ~/.config/environment.d). Records without one get the caller's.
+        current = session_environment(self.environ, self.settings, fixed)
+        env = None
+        if record.environment:
+            secrets = {k: v for k, v in current.items() if is_secret_name(k)}
+            env = {**record.environment, **secrets, **fixed}
         return UnitSpec(
             name=record.unit,
             description=f"clawunits session {record.name} [{record.id}]: {shorten(record.prompt, 60)}",
             argv=[sys.executable, "-m", "clawunits.runner", record.id],
             workdir=record.workdir,
-            environment=session_environment(self.environ, self.settings, fixed),
+            environment=env or current,
             syslog_identifier=journal.syslog_identifier(record.unit),
             stop_timeout_sec=self.settings.stopTimeoutSec,
             slice=SESSION_SLICE,
@@ -265,6 +319,11 @@ class Service:
         if record is None or fork:
             return
         record = self._reconcile([record])[0]
+        if record.status is Status.INTERRUPTED:
+            raise StateError(
+                f"session {record.name} [{record.id}] was interrupted by a shutdown and will be recovered",
+                hint=f"resume it as itself with: clawunits recover {record.name}; or fork it with --fork",
+            )
         if not record.status.is_terminal:
             raise StateError(
                 f"session {record.name} [{record.id}] is still {record.status.value}",
@@ -317,8 +376,10 @@ class Service:
     def _reconcile(self, records: list[SessionRecord]) -> list[SessionRecord]:
         """Correct open records whose unit ended without the runner recording it.
 
-        A session still marked running or waiting becomes ``failed`` (SIGKILL, OOM, manager restart); a
-        completed session still marked open for follow-ups is closed.
+        A session still marked running or waiting whose unit exited becomes ``failed`` (SIGKILL, OOM); one
+        whose unit is gone altogether went down with the user manager (a crash or power cut: nothing ran its
+        SIGTERM path) and becomes ``interrupted``, for ``recover``. A completed session still marked open for
+        follow-ups is closed.
         """
         if not any(r.is_open for r in records):
             return records
@@ -333,7 +394,10 @@ class Service:
                 out.append(record)
                 continue
             reason, cause = _lost_reason(state)
-            out.append(self.store.update(record.id, lambda r, why=reason, c=cause: _close_lost(r, why, c)))
+            vanished = state is None
+            out.append(
+                self.store.update(record.id, lambda r, why=reason, c=cause, gone=vanished: _close_lost(r, why, c, gone))
+            )
         return out
 
     def output(self, ref: str, lines: int = 50, full: bool = False) -> OutputView:
@@ -463,6 +527,17 @@ class Service:
     def kill(self, ref: str, agent: str | None = None) -> KillResult:
         """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout."""
         record = self.get(ref, agent)
+        if record.status is Status.INTERRUPTED:
+            # Nothing runs; killing it means: do not recover it.
+            def down(r: SessionRecord) -> SessionRecord | None:
+                if r.status is not Status.INTERRUPTED:
+                    return None
+                return r.with_changes(status=Status.KILLED, reason="killed by clawunits kill", end_cause="killed")
+
+            killed = self.store.update(record.id, down)
+            if killed.status is Status.KILLED:
+                return KillResult(killed, already_finished=False)
+            record = self._reconcile([killed])[0]  # recovered meanwhile: stopped like any running session
         if record.status.is_terminal:
             if record.is_open:
                 # Its task is done; only the process waiting for follow-ups is left to stop.
@@ -495,6 +570,88 @@ class Service:
             if e.code != "no-such-unit":
                 raise
 
+    # -- recovery after a shutdown ----------------------------------------------------------------------
+
+    def recover(
+        self, refs: list[str] | None = None, dry_run: bool = False, boot: bool = False, agent: str | None = None
+    ) -> RecoverReport:
+        """Resume sessions a shutdown interrupted, each as itself: same id, name and unit name (a new
+        invocation), the same Claude session, workdir, model and permission mode, what is left of its budget.
+
+        Without ``refs``: every interrupted session (of ``agent``, if given). ``boot`` is the run at the user
+        manager's start (``clawunits-recover.service``), which ``recoverOnBoot = false`` turns off. Safe to
+        run again or concurrently: one recovery at a time, and a session whose unit runs is left alone.
+        """
+        if boot and not self.settings.recoverOnBoot:
+            return RecoverReport([], dry_run, disabled="recoverOnBoot is false")
+        with self.store.lock("recover"):
+            if refs:
+                chosen = [self._recoverable(self.get(ref, agent)) for ref in refs]
+            else:
+                records = self.sessions(include_archived=True, agent=agent)
+                chosen = [r for r in records if r.status is Status.INTERRUPTED]
+            return RecoverReport([self._recover_one(r, dry_run) for r in chosen], dry_run)
+
+    @staticmethod
+    def _recoverable(record: SessionRecord) -> SessionRecord:
+        if record.status is Status.INTERRUPTED or not record.status.is_terminal:
+            return record  # interrupted: recovered; running: reported as such
+        raise StateError(
+            f"session {record.name} [{record.id}] is {record.status.value}, not interrupted by a shutdown",
+            hint=f"continue its conversation with: clawunits resume {record.name}",
+        )
+
+    def _recover_one(self, record: SessionRecord, dry_run: bool) -> Recovery:
+        if record.status is not Status.INTERRUPTED:
+            return Recovery(record, "skipped", f"it is {record.status.value}: nothing to recover")
+        state = self.manager.state(record.unit)
+        if state is not None and state.is_running and not state.has_exited:
+            return Recovery(record, "skipped", "its unit is still running")
+        unfit = _unrecoverable(record)
+        if unfit:
+            if dry_run:
+                return Recovery(record, "failed", unfit)
+            failed = self.store.update(
+                record.id,
+                lambda r: (
+                    r.with_changes(status=Status.FAILED, reason=f"not recovered: {unfit}", end_cause="error")
+                    if r.status is Status.INTERRUPTED
+                    else None
+                ),
+            )
+            return Recovery(failed, "failed", unfit)
+        if dry_run:
+            return Recovery(record, "would-recover", _resumes_how(record))
+        if state is not None:
+            try:
+                self._unload(record.unit)
+            except SystemdError as e:
+                return Recovery(record, "error", f"recovery failed: {e.message}")
+        resumed = self.store.update(record.id, _resumed)
+        if resumed.status is Status.INTERRUPTED or resumed.recoveries == record.recoveries:
+            return Recovery(resumed, "skipped", f"it is {resumed.status.value}: nothing to recover")
+        try:
+            self.manager.start(self._unit_spec(resumed))
+        except SystemdError as e:
+            why = f"recovery failed: {e.message}"
+            back = self.store.update(record.id, lambda r: record.with_changes(reason=why))
+            return Recovery(back, "error", why)
+        started = self.manager.state(record.unit)
+        return Recovery(resumed, "recovered", _resumes_how(record), started.invocation_id if started else None)
+
+    def _unload(self, unit: str, timeout: float = 30.0) -> None:
+        """Make the unit name free for a new start: a finished unit stays loaded (RemainAfterExit) or failed."""
+        deadline = time.monotonic() + timeout
+        asked = False
+        while (state := self.manager.state(unit)) is not None:
+            if state.active_state == "failed" or not asked:
+                with contextlib.suppress(SystemdError):
+                    self.manager.reset(unit)
+                asked = True
+            if time.monotonic() > deadline:
+                raise SystemdError(f"unit {unit} of the interrupted session is still loaded after {timeout:g}s")
+            time.sleep(0.05)
+
     def wait(self, ref: str, timeout: float | None = None, until: str = "idle", interval: float = 0.2) -> SessionRecord:
         """Block until the session waits for input or has ended (``until="end"``: has ended); returns it."""
         if until not in ("idle", "end"):
@@ -522,10 +679,17 @@ STATUS_FILTERS = {
     "completed": lambda s: s is Status.COMPLETED,
     "failed": lambda s: s is Status.FAILED,
     "killed": lambda s: s is Status.KILLED,
+    "interrupted": lambda s: s is Status.INTERRUPTED,
 }
 
 
 def _check_accepts_messages(record: SessionRecord) -> None:
+    if record.status is Status.INTERRUPTED:
+        raise StateError(
+            f"session {record.name} [{record.id}] was interrupted by a shutdown; it takes messages again once"
+            " recovered",
+            hint=f"recover it with: clawunits recover {record.name}",
+        )
     if not record.is_open:
         raise StateError(
             f"session {record.name} [{record.id}] is {record.status.value}; it takes no more messages",
@@ -538,17 +702,36 @@ def _check_accepts_messages(record: SessionRecord) -> None:
 
 
 def _launching(record: SessionRecord) -> bool:
-    """Written by ``launch`` and its unit not created yet: not a dead session (for a grace period)."""
-    if record.status is not Status.STARTING:
+    """Written by ``launch`` (or ``recover``) and its unit not created yet: not a dead session (for a grace
+    period)."""
+    if record.status is Status.STARTING:
+        since = record.created_at
+    elif record.recovered_at and record.status in (Status.RUNNING, Status.WAITING):
+        since = record.recovered_at
+    else:
         return False
-    return (datetime.now(UTC) - parse_ts(record.created_at)).total_seconds() < LAUNCH_GRACE_SEC
+    return (datetime.now(UTC) - parse_ts(since)).total_seconds() < LAUNCH_GRACE_SEC
 
 
-def _close_lost(record: SessionRecord, reason: str, cause: str = "lost") -> SessionRecord | None:
+def _close_lost(
+    record: SessionRecord, reason: str, cause: str = "lost", vanished: bool = False
+) -> SessionRecord | None:
     if not record.is_open:
         return None
     if record.status.is_terminal:
         return record.with_changes(waiting_for=None)
+    if vanished and record.status in (Status.RUNNING, Status.WAITING):
+        # Its unit went with the user manager (a starting one may just never have been started: failed).
+        now = utc_now_iso()
+        return record.with_changes(
+            status=Status.INTERRUPTED,
+            reason="interrupted: the user manager went down while it ran (crash or power cut)",
+            end_cause="shutdown",
+            completed_at=now,
+            interrupted_at=now,
+            waiting_for="question" if record.waiting_for == "question" else None,
+            pending_permission=None,
+        )
     return _finish(record, Status.FAILED, reason, cause)
 
 
@@ -559,6 +742,41 @@ def _finish(record: SessionRecord, status: Status, reason: str, cause: str) -> S
         end_cause=cause,
         waiting_for=None,
         completed_at=record.completed_at or utc_now_iso(),
+    )
+
+
+def _unrecoverable(record: SessionRecord) -> str | None:
+    """Why an interrupted session cannot go on, or None."""
+    left = record.budget_usd - record.prior_cost_usd - record.cost_usd
+    if left <= 0:
+        return f"its ${record.budget_usd:g} budget is spent"
+    path = Path(record.workdir)
+    if not path.is_dir():
+        return f"its workdir {record.workdir} is gone"
+    return None
+
+
+def _resumes_how(record: SessionRecord) -> str:
+    if not record.claude_session_id:
+        return "starts over with its prompt (it was interrupted before Claude Code started)"
+    if record.waiting_for == "question":
+        return f"resumes Claude session {record.claude_session_id}, waiting for the answer to its question"
+    return f"resumes Claude session {record.claude_session_id} and continues its turn"
+
+
+def _resumed(record: SessionRecord) -> SessionRecord | None:
+    """The record of an interrupted session about to run again; None when it is not interrupted (any more)."""
+    if record.status is not Status.INTERRUPTED:
+        return None
+    now = utc_now_iso()
+    return record.with_changes(
+        status=Status.WAITING if record.waiting_for == "question" else Status.RUNNING,
+        reason=None,
+        end_cause=None,
+        completed_at=None,
+        recoveries=record.recoveries + 1,
+        recovered_at=now,
+        last_activity_at=now,
     )
 
 

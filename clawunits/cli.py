@@ -115,7 +115,7 @@ agent_option = click.option("--agent", help="Act as this OpenClaw agent: only it
 @click.option(
     "--status",
     default="all",
-    type=click.Choice(["all", "running", "waiting", "completed", "failed", "killed"]),
+    type=click.Choice(["all", "running", "waiting", "completed", "failed", "killed", "interrupted"]),
     help="Show only sessions in this state (running = not finished).",
 )
 @json_option
@@ -225,6 +225,37 @@ def respond(
         "message": text,
     }
     _emit(as_json, data, text)
+
+
+@cli.command()
+@click.argument("sessions", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Only say what would be recovered.")
+@click.option("--boot", is_flag=True, help="Run at the user manager's start: nothing if recoverOnBoot is false.")
+@agent_option
+@json_option
+@click.pass_context
+def recover(
+    ctx: click.Context, sessions: tuple[str, ...], dry_run: bool, boot: bool, agent: str | None, as_json: bool
+) -> None:
+    """Resume the sessions a shutdown or crash of the user manager interrupted (or just SESSIONS).
+
+    Each runs again as itself (same id and name, a new unit invocation), resuming its Claude session with
+    its workdir, model and what is left of its budget. Killed and finished sessions are left alone.
+    """
+    from clawunits import render
+
+    report = _service(ctx).recover(list(sessions), dry_run=dry_run, boot=boot, agent=agent)
+    text = render.recovered(report)
+    data = {
+        "sessions": [item.to_json() for item in report.sessions],
+        "count": sum(1 for i in report.sessions if i.action in ("recovered", "would-recover")),
+        "dryRun": report.dry_run,
+        "disabled": report.disabled,
+        "message": text,
+    }
+    _emit(as_json, data, text)
+    if report.errors:
+        sys.exit(1)
 
 
 @cli.command()

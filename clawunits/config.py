@@ -74,6 +74,8 @@ class Settings:
     tasksMax: int | str = 1024
     # A safety net, not a schedule: a session still running after this long is stopped and reported failed.
     runtimeMax: int | float | str = "24h"
+    # clawunits-recover.service (`clawunits recover --boot`) resumes sessions a shutdown interrupted.
+    recoverOnBoot: bool = True
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -99,6 +101,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "cpuQuota": (str,),
     "tasksMax": (int, str),
     "runtimeMax": (str, int, float),
+    "recoverOnBoot": (bool,),
 }
 
 

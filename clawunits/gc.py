@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from clawunits.api import Service
 from clawunits.errors import SystemdError
 from clawunits.foreground import Foreground
-from clawunits.models import SessionRecord, parse_ts
+from clawunits.models import SessionRecord, Status, parse_ts
 from clawunits.stats import archive_sessions
 from clawunits.store import sweep_temp_files
 
@@ -40,7 +40,10 @@ class GcReport:
 def collect(service: Service, archive_after_sec: float = ARCHIVE_AFTER_SEC, now: datetime | None = None) -> GcReport:
     now = now or datetime.now(UTC)
     report = GcReport()
-    finished = [r for r in service.sessions(include_archived=True) if not r.is_open]
+    # An interrupted session is not finished: it waits for `clawunits recover`.
+    finished = [
+        r for r in service.sessions(include_archived=True) if not r.is_open and r.status is not Status.INTERRUPTED
+    ]
     for r in finished:
         age = (now - parse_ts(r.completed_at or r.created_at)).total_seconds()
         if age < archive_after_sec:

@@ -81,6 +81,10 @@ def killed(r: SessionRecord) -> str:
     return f"⛔ [{r.name}] Killed\n{_where(r)}"
 
 
+def recovered(r: SessionRecord) -> str:
+    return f"⚠️ [{r.name}] Resumed after restart\n{_where(r)}"
+
+
 def reminder(r: SessionRecord) -> str:
     return (
         f"⏱️ Session {r.name} [{r.id}] running for {duration(r.duration_ms)}\n   📁 {r.workdir}\n"

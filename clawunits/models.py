@@ -17,10 +17,14 @@ class Status(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     KILLED = "killed"
+    # Its runner was stopped by a shutdown of the user manager (or the machine), not on purpose: nothing
+    # runs, and ``clawunits recover`` resumes it as the same session.
+    INTERRUPTED = "interrupted"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (Status.COMPLETED, Status.FAILED, Status.KILLED)
+        """Nothing runs for it (an interrupted session waits for ``recover``, not for messages)."""
+        return self in (Status.COMPLETED, Status.FAILED, Status.KILLED, Status.INTERRUPTED)
 
     @property
     def icon(self) -> str:
@@ -34,6 +38,7 @@ _ICONS = {
     Status.COMPLETED: "✅",
     Status.FAILED: "❌",
     Status.KILLED: "⛔",
+    Status.INTERRUPTED: "⏸️",
 }
 
 SCHEMA_VERSION = 1
@@ -66,7 +71,8 @@ class SessionRecord:
     started_at: str | None = None
     completed_at: str | None = None
     reason: str | None = None
-    # How it ended: completed, idle-timeout, budget, api-error, error, crash, killed, or lost (no exit record).
+    # How it ended: completed, idle-timeout, budget, api-error, error, crash, killed, lost (no exit record),
+    # or shutdown (interrupted: the user manager stopped, or vanished with the machine).
     end_cause: str | None = None
     result_preview: str | None = None
     origin_channel: str | None = None
@@ -89,6 +95,13 @@ class SessionRecord:
     runtime_max_sec: float | None = None
     # Finished for over an hour: out of the default listing (``sessions --all`` shows it), unit reset.
     archived: bool = False
+    # Recovery after a shutdown: when it was interrupted, how often and when it was last resumed.
+    interrupted_at: str | None = None
+    recoveries: int = 0
+    recovered_at: str | None = None
+    # The unit's environment (without clawunits' own variables), so a recovered session runs as it did,
+    # whoever runs `recover`. Never shown by the API: it may hold credentials (the file is 0600).
+    environment: dict[str, str] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
     @property
@@ -169,6 +182,9 @@ class SessionRecord:
                 "tasksMax": self.tasks_max if self.tasks_max is not None else UNLIMITED,
                 "runtimeMax": format_duration(self.runtime_max_sec),
             },
+            "interruptedAt": self.interrupted_at,
+            "recoveries": self.recoveries,
+            "recoveredAt": self.recovered_at,
         }
 
 

@@ -5,10 +5,11 @@ it only reads the journal and the store. Stopped, it misses nothing; started aga
 journal cursor and delivers what happened meanwhile.
 
 Exactly once: every notification gets a deterministic key (the journal cursor of the record that caused it,
-or ``<session>:end`` for a session's end) and goes through a durable outbox (``notifier/outbox.jsonl``):
-``add`` is written before the journal cursor moves past its record, ``sent`` right after delivery. After a
-crash, records after the saved cursor are read again and their notifications deduplicated by key; added but
-unsent ones are sent. Only a crash in the instant between delivery and writing ``sent`` can repeat one.
+or ``<session>:end`` for a session's end, ``<session>:end:<n>`` after its n-th recovery) and goes through a
+durable outbox (``notifier/outbox.jsonl``): ``add`` is written before the journal cursor moves past its
+record, ``sent`` right after delivery. After a crash, records after the saved cursor are read again and their
+notifications deduplicated by key; added but unsent ones are sent. Only a crash in the instant between
+delivery and writing ``sent`` can repeat one.
 """
 
 from __future__ import annotations
@@ -267,11 +268,15 @@ class Notifier:
             R.MESSAGE_RECEIVED: self._on_message,
             R.PERMISSION_REQUEST: self._on_permission,
             R.WAITING: self._on_waiting,
+            R.RECOVERED: self._on_recovered,
             R.EXIT: self._on_exit,
         }
 
     def _on_started(self, s: SessionRecord, rec: R.Record) -> None:
         self._notify(s, f"{rec.cursor}:launched", messages.launched(s))
+
+    def _on_recovered(self, s: SessionRecord, rec: R.Record) -> None:
+        self._notify(s, f"{rec.cursor}:recovered", messages.recovered(s))
 
     def _on_message(self, s: SessionRecord, rec: R.Record) -> None:
         self._notify(s, f"{rec.cursor}:responded", messages.responded(s, str(rec.get("text", ""))))
@@ -303,7 +308,9 @@ class Notifier:
         status, cause = rec.get("status"), rec.get("cause")
         reason = str(rec.get("reason") or s.reason or "")
         cost = float(rec.get("costUsd") or s.cost_usd)
-        key = f"{s.id}:end"
+        key = _end_key(s)
+        # An interrupted session (status "interrupted") is neither killed nor failed: `recover` resumes it, and
+        # its resumption is what gets announced.
         if status == Status.KILLED.value:
             self._notify(s, key, messages.killed(s))
             self._to_foreground(s, rec, messages.fg_killed(s))
@@ -489,14 +496,14 @@ class Notifier:
             if (
                 s.end_cause in UNRECORDED_ENDS
                 and (s.completed_at or "") >= self.since
-                and not self.outbox.known(f"{s.id}:end")
+                and not self.outbox.known(_end_key(s))
             ):
-                self._notify(s, f"{s.id}:end", messages.failed(s, s.reason or "the session's process died"))
+                self._notify(s, _end_key(s), messages.failed(s, s.reason or "the session's process died"))
                 self._to_foreground_now(s, messages.fg_failed(s, s.reason or ""))
 
     def _to_foreground_now(self, s: SessionRecord, text: str) -> None:
         for channel in self.foreground.channels_of(s.id):
-            item = Item(f"{s.id}:end:fg:{channel}", text, channel)
+            item = Item(f"{_end_key(s)}:fg:{channel}", text, channel)
             if self.outbox.add(item):
                 self._enqueue(item)
 
@@ -513,6 +520,11 @@ class Notifier:
 
 # End causes the store gets from systemd, not from an `exit` record the notifier would have seen.
 UNRECORDED_ENDS = frozenset({"lost", "oom"})
+
+
+def _end_key(s: SessionRecord) -> str:
+    """The key of a session's end notification: one per runner life (a recovered session ends again)."""
+    return f"{s.id}:end" if not s.recoveries else f"{s.id}:end:{s.recoveries}"
 
 
 def _session_of(ident: str) -> str | None:

@@ -33,6 +33,8 @@ INTERRUPTED = "interrupted"
 PERMISSION_REQUEST = "permission_request"
 PERMISSION_ANSWER = "permission_answer"
 WATCHDOG = "watchdog"
+# The first record of a runner started by `clawunits recover`: the same session, resumed after a shutdown.
+RECOVERED = "recovered"
 ERROR = "error"
 EXIT = "exit"
 PART = "part"
@@ -72,6 +74,11 @@ MIN_SECRET_CHARS = 8
 REDACTED = "[redacted]"
 
 
+def is_secret_name(name: str) -> bool:
+    """Does this environment variable hold a secret (an API key, a token, a password)?"""
+    return bool(SECRET_NAME_RE.search(name))
+
+
 @dataclass(frozen=True)
 class Redactor:
     """Replaces secret values (API keys, tokens) wherever they appear in text Claude or a tool produced."""
@@ -80,7 +87,7 @@ class Redactor:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Redactor:
-        values = {v for k, v in environ.items() if SECRET_NAME_RE.search(k) and len(v) >= MIN_SECRET_CHARS}
+        values = {v for k, v in environ.items() if is_secret_name(k) and len(v) >= MIN_SECRET_CHARS}
         return cls(tuple(sorted(values, key=len, reverse=True)))  # longest first: no partial leftovers
 
     def text(self, value: str) -> str:

@@ -72,6 +72,8 @@ def session_entry(r: SessionRecord) -> str:
         lines.append(f"   🔗 Claude ID: {r.claude_session_id}")
     if r.resumed_from:
         lines.append(f"   ↩️  Resumed from: {r.resumed_from}" + (" (forked)" if r.forked else ""))
+    if r.recoveries:
+        lines.append(f"   🔄 Resumed after restart: {r.recoveries}x, last at {r.recovered_at}")
     if r.status is Status.WAITING and r.waiting_for:
         lines.append(f"   ⏳ waiting for {WAITING_FOR.get(r.waiting_for, r.waiting_for)}")
     if r.reason and r.status.is_terminal:
@@ -156,6 +158,23 @@ def killed(r: SessionRecord, already: bool) -> str:
     return f"Session {r.name} [{r.id}] has been terminated."
 
 
+RECOVERY_ICONS = {"recovered": "🔄", "would-recover": "🔄", "skipped": "➖", "failed": "❌", "error": "⚠️"}
+
+
+def recovered(report: Any) -> str:
+    """The text of ``clawunits recover`` (``report`` is an :class:`clawunits.api.RecoverReport`)."""
+    if report.disabled:
+        return f"Recovery at boot is off ({report.disabled}). Run clawunits recover to recover by hand."
+    if not report.sessions:
+        return "No interrupted sessions to recover."
+    head = "Would recover (dry run):" if report.dry_run else "Recovery after restart:"
+    lines = [head]
+    for item in report.sessions:
+        r = item.record
+        lines.append(f"  {RECOVERY_ICONS.get(item.action, '•')} {r.name} [{r.id}] — {item.action}: {item.detail}")
+    return "\n".join(lines)
+
+
 def stats(s: dict[str, Any]) -> str:
     by = s["sessionsByStatus"]
     running = by["starting"] + by["running"] + by["waiting"]
@@ -164,7 +183,8 @@ def stats(s: dict[str, Any]) -> str:
         "",
         "📋 Sessions",
         f"   Launched: {s['totalLaunched']}",
-        f"   Running: {running} | Completed: {by['completed']} | Failed: {by['failed']} | Killed: {by['killed']}",
+        f"   Running: {running} | Completed: {by['completed']} | Failed: {by['failed']} | Killed: {by['killed']}"
+        + (f" | Interrupted: {by['interrupted']}" if by.get("interrupted") else ""),
         "",
         f"💰 Total cost: ${s['totalCostUsd']:.4f}",
         f"⏱️  Average duration: {duration(s['averageDurationMs'])}",

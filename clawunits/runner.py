@@ -9,6 +9,8 @@ durable inbox (``clawunits respond`` posts there and wakes the runner with SIGWI
 to do nothing, so an early signal cannot kill a runner that is still starting). The session ends after its
 first turn when multi-turn is disabled, after ``idle_timeout_minutes`` without activity, on a fatal result
 (budget, API error), or on SIGTERM (``clawunits kill``, ``systemctl --user stop``), which still prints ``exit``.
+A SIGTERM nobody asked clawunits for while the user manager shuts down marks the session ``interrupted``;
+``clawunits recover`` starts the runner again, which resumes the Claude session (``recovered`` record).
 
 This is the only module that imports claude-agent-sdk.
 """
@@ -49,6 +51,7 @@ from clawunits.models import SessionRecord, Status
 from clawunits.naming import new_id
 from clawunits.records import RecordWriter, Redactor, shorten, summarize_tool_input, summarize_tool_result, utc_now_iso
 from clawunits.store import Store
+from clawunits.units import manager_stopping
 
 T = TypeVar("T")
 
@@ -63,6 +66,9 @@ RUNTIME_SLACK_SEC = 2.0
 INTERRUPT_ATTEMPTS = 5
 INTERRUPT_WAIT_SEC = 2.0
 CONTINUE_PROMPT = "Continue where you left off."
+# After a failure, how long to wait for the SIGTERM that may have caused it; how long to ask the manager why.
+STOP_GRACE_SEC = 0.5
+STOP_ASK_SEC = 5.0
 # Why a turn was cut short: a message with --interrupt, the watchdog's interrupt, the watchdog's CLI restart.
 BY_MESSAGE, WATCHDOG, RESTART = "message", "watchdog", "restart"
 ASK_TOOL = "AskUserQuestion"
@@ -179,20 +185,73 @@ class Runner:
         try:
             resume = self.claude_session_id or self.record.resume_claude_session_id
             await self._unless_stopped(self._connect(resume))
-            # A runner restarted after a crash continues the conversation; it does not resend the prompt.
-            first = None if self.record.claude_session_id else self.record.prompt
-            return await self._conversation(first)
+            if self.record.recoveries:
+                self._announce_recovery()
+            return await self._conversation(await self._opening())
         except Stopped:
-            return self._stopped_outcome()
+            return await self._on_stop()
         except Exception as e:  # noqa: BLE001 - any SDK/CLI failure ends the session as failed
+            # A shutdown sends SIGTERM to Claude Code too: its death may be noticed before our own signal.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=STOP_GRACE_SEC)
+            if self.stop.is_set():
+                return await self._on_stop()
             return self._failure(e)
         finally:
             for task in helpers:
                 task.cancel()
             await self._disconnect()
 
-    async def _conversation(self, first_prompt: str | None) -> Outcome:
-        content: list[str] | None = [first_prompt] if first_prompt else await self._take_messages()
+    async def _opening(self) -> list[str]:
+        """The first turn's content: the prompt; for a session recovered mid-turn, the mail queued for it or
+        "continue"; nothing for a session that was waiting for an answer (it waits again)."""
+        if not self.record.claude_session_id:
+            # It never reached Claude (interrupted before `started`): it starts over with its prompt.
+            return [self.record.prompt]
+        if self.record.recoveries and self.record.waiting_for != "question":
+            return await self._take_messages(wait=False) or [CONTINUE_PROMPT]
+        return []
+
+    def _announce_recovery(self) -> None:
+        r = self.record
+        self.out.emit(
+            R.RECOVERED,
+            recoveries=r.recoveries,
+            interruptedAt=r.interrupted_at,
+            claudeSessionId=r.claude_session_id,
+            waitingFor=r.waiting_for,
+        )
+
+    async def _on_stop(self) -> Outcome:
+        """SIGTERM. ``clawunits kill`` records its verdict before stopping the unit; without one, a user manager
+        that is shutting down interrupts the session (``clawunits recover`` resumes it), and anything else
+        (``systemctl --user stop``) stopped it on purpose. Recorded at once: a shutdown may SIGKILL us soon.
+        The runner's own reasons to stop (out of memory) and systemd's RuntimeMaxSec come first."""
+        limited = self._limit_outcome()
+        if limited is not None:
+            return limited
+        try:
+            current = self.store.load(self.record.id)
+        except Exception:  # noqa: BLE001 - the verdict below is written through _update, which reports
+            current = self.record
+        if current.status.is_terminal:
+            return Outcome(Status.KILLED, "stopped by SIGTERM", "killed")
+        try:
+            stopping = await asyncio.wait_for(asyncio.to_thread(manager_stopping), timeout=STOP_ASK_SEC)
+        except TimeoutError:
+            stopping = None
+        if stopping is False:
+            outcome = Outcome(Status.KILLED, "stopped by SIGTERM from outside clawunits", "killed")
+        elif stopping:
+            outcome = Outcome(Status.INTERRUPTED, "interrupted: the user manager shut down", "shutdown")
+        else:
+            why = "interrupted by SIGTERM (the user manager did not say why)"
+            outcome = Outcome(Status.INTERRUPTED, why, "shutdown")
+        self._update(lambda r: _closed(r, outcome))
+        return outcome
+
+    async def _conversation(self, first: list[str]) -> Outcome:
+        content: list[str] | None = first or await self._take_messages()
         while True:
             if content is None:
                 minutes = self.record.idle_timeout_minutes
@@ -468,7 +527,8 @@ class Runner:
             "oom",
         )
 
-    def _stopped_outcome(self) -> Outcome:
+    def _limit_outcome(self) -> Outcome | None:
+        """Why the session stops when a resource limit stops it: out of memory, or RuntimeMaxSec reached."""
         if self.stop_outcome is not None:
             return self.stop_outcome
         limit = self.record.runtime_max_sec
@@ -477,7 +537,7 @@ class Runner:
             return Outcome(
                 Status.FAILED, f"runtime limit: still running after RuntimeMaxSec={format_duration(limit)}", "runtime"
             )
-        return Outcome(Status.KILLED, "stopped by SIGTERM", "killed")
+        return None
 
     # -- messages to records ---------------------------------------------------------------------------
 
@@ -638,7 +698,8 @@ class Runner:
         final = self._update(lambda r: _closed(r, outcome))
         if final is not None and final.status.is_terminal:
             # `clawunits kill` records its verdict before stopping the unit; the journal agrees with it.
-            outcome = Outcome(final.status, final.reason or outcome.reason, outcome.cause)
+            cause = outcome.cause if final.status is outcome.status else (final.end_cause or outcome.cause)
+            outcome = Outcome(final.status, final.reason or outcome.reason, cause)
         self.out.emit(
             R.EXIT, status=outcome.status.value, reason=outcome.reason, cause=outcome.cause, costUsd=self._own_cost()
         )
@@ -682,6 +743,19 @@ def _closed(r: SessionRecord, outcome: Outcome) -> SessionRecord:
         )
     if r.status.is_terminal:
         return r
+    if outcome.status is Status.INTERRUPTED:
+        now = utc_now_iso()
+        # A question asked stays asked (the recovered session waits for its answer); a turn in flight or an
+        # open permission request is continued instead.
+        return r.with_changes(
+            status=Status.INTERRUPTED,
+            reason=outcome.reason,
+            end_cause=outcome.cause,
+            completed_at=now,
+            interrupted_at=now,
+            waiting_for="question" if r.waiting_for == "question" else None,
+            pending_permission=None,
+        )
     return r.with_changes(
         status=outcome.status,
         reason=outcome.reason,

@@ -189,9 +189,14 @@ def runtime_dir() -> Path:
 
 
 class UserManager:
-    """One connection to the user's systemd manager, opened on first use."""
+    """One connection to the user's systemd manager, opened on first use.
 
-    def __init__(self) -> None:
+    ``private`` talks to the manager over its private socket only, never through the user bus: while the
+    manager shuts down, dbus-daemon may already be gone, systemd itself still answers.
+    """
+
+    def __init__(self, private: bool = False) -> None:
+        self._private = private
         self._bus: DBus | None = None
         self._jobs: dict[bytes, str] | None = None
         self._job_cb: Any = None
@@ -211,7 +216,7 @@ class UserManager:
     @property
     def bus(self) -> DBus:
         if self._bus is None:
-            self._bus = _connect()
+            self._bus = _connect(private_only=self._private)
         return self._bus
 
     def _call(self, path: bytes, iface: bytes, method: bytes, args: list[Any] | None = None) -> Any:
@@ -288,6 +293,11 @@ class UserManager:
             invocation_id=bytes(unit.get(b"InvocationID", b"")).hex(),
         )
 
+    def system_state(self) -> str:
+        """The manager's ``SystemState``: running, degraded, starting, stopping (shutting down), …"""
+        value = self._call(MANAGER_PATH, PROPS_IFACE, b"Get", apply_signature(b"ss", [MANAGER_IFACE, b"SystemState"]))
+        return _text(value)
+
     def list(self, pattern: str = "clawunits-*") -> dict[str, tuple[str, str]]:
         """Loaded units matching ``pattern``: name -> (active state, sub state)."""
         rows = self._call(
@@ -343,12 +353,12 @@ class UserManager:
         return finished[job_path]
 
 
-def _connect() -> DBus:
+def _connect(private_only: bool = False) -> DBus:
     """Open the user bus, or the manager's private socket when no user bus (dbus-daemon) is running."""
     rt = runtime_dir()
     os.environ.setdefault("XDG_RUNTIME_DIR", str(rt))
     errors = []
-    if (rt / "bus").exists():
+    if (rt / "bus").exists() and not private_only:
         try:
             bus = DBus(user_mode=True)
             bus.open()
@@ -368,6 +378,15 @@ def _connect() -> DBus:
         hint="is `systemd --user` running? On a server: loginctl enable-linger $USER; in a container: "
         "python -m clawunits.bootstrap up",
     )
+
+
+def manager_stopping() -> bool | None:
+    """Is the user manager shutting down (its exit or shutdown target is queued)? None: it cannot be asked."""
+    try:
+        with UserManager(private=True) as m:
+            return m.system_state() == "stopping"
+    except (SystemdError, DBusBaseError, OSError):
+        return None
 
 
 def _translate(e: DBusBaseError, doing: str) -> SystemdError:

@@ -27,10 +27,11 @@ export const TOOL_NAMES = [
   "claude_output",
   "claude_sessions",
   "claude_stats",
+  "claude_recover",
 ];
 export const DEFAULT_RESUME_PROMPT = "Continue where you left off.";
 const PERMISSION_MODES = ["default", "plan", "acceptEdits", "bypassPermissions"];
-const STATUSES = ["all", "running", "waiting", "completed", "failed", "killed"];
+const STATUSES = ["all", "running", "waiting", "completed", "failed", "killed", "interrupted"];
 
 // ------------------------------------------------------------------------------------ parameter helpers
 
@@ -178,6 +179,11 @@ export function operations(run) {
     stats(_p, signal) {
       return run(["stats", "--json"], { signal });
     },
+    // Sessions a shutdown interrupted run again as themselves; with `session`, only that one.
+    recover(p = {}, signal) {
+      const args = ["recover", "--json", ...flag("dry-run", p.dryRun), ...opt("agent", p.agent), "--"];
+      return run(p.session ? [...args, String(p.session)] : args, { signal });
+    },
     resumable(_p, signal) {
       return run(["resume", "--list", "--json"], { signal });
     },
@@ -317,6 +323,21 @@ function toolSpecs() {
       description: "Usage metrics: sessions by status, total cost, average duration, most expensive session.",
       parameters: { type: "object", additionalProperties: false, properties: {} },
     },
+    claude_recover: {
+      label: "Recover Claude Code sessions",
+      description:
+        "Resume the Claude Code sessions a reboot or crash interrupted (status interrupted), each as the same " +
+        "session with its conversation, workdir, model and remaining budget. Killed and finished sessions are " +
+        "left alone. Normally this runs by itself when the machine starts.",
+      parameters: {
+        type: "object",
+        additionalProperties: false,
+        properties: {
+          session: S("Only this session (name or ID); omit for every interrupted session"),
+          dry_run: B("Only say what would be recovered"),
+        },
+      },
+    },
   };
 }
 
@@ -395,6 +416,13 @@ const TOOL_HANDLERS = {
     const data = await ops.stats({}, signal);
     return { text: data.display, details: data };
   },
+  async claude_recover(params, ctx, _config, ops, signal) {
+    const data = await ops.recover(
+      { session: str(params.session), dryRun: bool(params.dry_run), agent: toolAgent(ctx) },
+      signal,
+    );
+    return { text: data.message, details: data };
+  },
 };
 
 export function createTool(name, ctx, config, ops) {
@@ -420,6 +448,7 @@ const USAGE = {
   claude_kill: "Usage: /claude_kill <session>",
   claude_respond: "Usage: /claude_respond [--interrupt] <session> <message>",
   claude_resume: "Usage: /claude_resume <session> [prompt] | --list | --fork <session> [prompt]",
+  claude_recover: "Usage: /claude_recover [--dry-run] [session]",
 };
 
 const COMMANDS = {
@@ -502,6 +531,15 @@ const COMMANDS = {
     acceptsArgs: false,
     async run(_args, _ctx, _config, ops) {
       return (await ops.stats({})).display;
+    },
+  },
+  claude_recover: {
+    description: "Resume the Claude Code sessions a reboot or crash interrupted: /claude_recover [--dry-run] [session]",
+    acceptsArgs: true,
+    async run(args, _ctx, _config, ops) {
+      const m = /^(--dry-run(?:\s+|$))?(\S+)?$/.exec(args);
+      if (!m || m[2]?.startsWith("-")) return USAGE.claude_recover;
+      return (await ops.recover({ session: m[2], dryRun: Boolean(m[1]) })).message;
     },
   },
 };
@@ -593,6 +631,15 @@ const RPC = {
   stats: {
     scope: "operator.read",
     run: (_p, ops) => ops.stats({}),
+  },
+  recover: {
+    scope: "operator.write",
+    run: (p, ops) =>
+      ops.recover({
+        session: session(p),
+        dryRun: bool(pick(p, "dryRun", "dry_run")),
+        agent: agentParam(p),
+      }),
   },
   resume: {
     scope: "operator.write",

@@ -34,6 +34,9 @@ OFFLINE_ENV = {
     # The CLI refuses bypassPermissions as root unless it is told it runs in a sandbox.
     "IS_SANDBOX": "1",
 }
+# Session units get only allow-listed variables; PYTHONPATH makes their runner import this checkout's clawunits
+# (not another copy installed in the venv, e.g. an editable install of a different checkout).
+TEST_PASS_ENV = ["PYTHONPATH"]
 # Variables of the developer's own shell that would leak into sessions and change what they do.
 SCRUBBED = ("ANTHROPIC_", "CLAUDE_", "CLAWUNITS_", "XDG_STATE_HOME", "XDG_CONFIG_HOME")
 
@@ -116,8 +119,10 @@ class Claw:
         return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
     def write_config(self, **options: Any) -> None:
+        """Replace the config file with ``options`` (sessions always get this checkout's PYTHONPATH)."""
         import tomli_w
 
+        options["passEnv"] = [*options.get("passEnv", []), *TEST_PASS_ENV]
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(tomli_w.dumps(options))
 
@@ -155,6 +160,7 @@ def claw(
         }
     )
     c = Claw(env=env, state_dir=state, config_path=config, workdir=work, api=scripted_api)
+    c.write_config()
     try:
         yield c
     finally:

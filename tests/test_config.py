@@ -32,6 +32,7 @@ memoryMax = "2G"
 cpuQuota = "150%"
 tasksMax = 256
 runtimeMax = "8h"
+recoverOnBoot = false
 """
 
 
@@ -86,6 +87,7 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         cpuQuota="150%",
         tasksMax=256,
         runtimeMax="8h",
+        recoverOnBoot=False,
     )
     # The file above really sets every option there is: a new option needs a line here.
     for f in dataclasses.fields(Settings):

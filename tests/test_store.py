@@ -76,6 +76,10 @@ def full_record() -> SessionRecord:
         cpu_quota=150.0,
         tasks_max=256,
         runtime_max_sec=7200.0,
+        interrupted_at="2026-11-21T23:59:00.000Z",
+        recoveries=2,
+        recovered_at="2026-11-22T00:01:00.000Z",
+        environment={"ANTHROPIC_BASE_URL": "http://127.0.0.1:8765", "PATH": "/usr/bin:/bin"},
         schema=1,
     )
 

@@ -43,7 +43,7 @@ const argvOf = () => fake.lastCall().argv;
 const stdinOf = () => fake.lastCall().stdin;
 
 describe("registration", () => {
-  it("registers 8 tools, 8 commands, 9 RPC methods and the config service", async () => {
+  it("registers 9 tools, 9 commands, 10 RPC methods and the config service", async () => {
     const api = await setup();
     assert.deepEqual([...api.tools.keys()], TOOL_NAMES);
     for (const name of TOOL_NAMES) {
@@ -58,6 +58,7 @@ describe("registration", () => {
       "claude_bg",
       "claude_fg",
       "claude_kill",
+      "claude_recover",
       "claude_respond",
       "claude_resume",
       "claude_sessions",
@@ -71,6 +72,7 @@ describe("registration", () => {
       "claude-code.kill",
       "claude-code.launch",
       "claude-code.output",
+      "claude-code.recover",
       "claude-code.respond",
       "claude-code.resume",
       "claude-code.sessions",
@@ -78,6 +80,7 @@ describe("registration", () => {
     ]);
     assert.equal(api.methodOptions.get("claude-code.stats").scope, "operator.read");
     assert.equal(api.methodOptions.get("claude-code.launch").scope, "operator.write");
+    assert.equal(api.methodOptions.get("claude-code.recover").scope, "operator.write");
     assert.deepEqual(
       api.services.map((s) => s.id),
       ["clawunits-config"],
@@ -111,6 +114,7 @@ describe("registration", () => {
     assert.deepEqual(props("claude_output"), ["full", "lines", "session"]);
     assert.deepEqual(props("claude_sessions"), ["status"]);
     assert.deepEqual(props("claude_stats"), []);
+    assert.deepEqual(props("claude_recover"), ["dry_run", "session"]);
     assert.deepEqual(api.tools.get("claude_launch")({}).parameters.required, ["prompt"]);
     assert.deepEqual(api.tools.get("claude_respond")({}).parameters.required, ["session", "message"]);
   });
@@ -453,6 +457,18 @@ describe("agent tools", () => {
     assert.equal(res.content[0].text, "📊 clawunits stats\n...");
     assert.equal(res.details.totalLaunched, 2);
   });
+
+  it("claude_recover recovers the agent's own interrupted sessions", async () => {
+    const api = await setup();
+    const reply = { sessions: [{ id: "a1b2c3d4", name: "n", action: "recovered" }], count: 1, message: "Recovery…" };
+    fake.setReply("recover", { stdout: reply });
+    const res = await api.tool("claude_recover", {}, ctx);
+    assert.deepEqual(argvOf(), ["recover", "--json", "--agent=main", "--"]);
+    assert.equal(res.content[0].text, "Recovery…");
+    assert.equal(res.details.count, 1);
+    await api.tool("claude_recover", { session: "n", dry_run: true }, ctx);
+    assert.deepEqual(argvOf(), ["recover", "--json", "--dry-run", "--agent=main", "--", "n"]);
+  });
 });
 
 describe("chat commands", () => {
@@ -475,6 +491,8 @@ describe("chat commands", () => {
     assert.match((await api.command("claude_kill", "")).text, /^Usage: \/claude_kill/);
     assert.match((await api.command("claude_respond", "only-a-ref")).text, /^Usage: \/claude_respond/);
     assert.match((await api.command("claude_resume", "")).text, /^Usage: \/claude_resume/);
+    assert.match((await api.command("claude_recover", "--all")).text, /^Usage: \/claude_recover/);
+    assert.match((await api.command("claude_recover", "a b")).text, /^Usage: \/claude_recover/);
     assert.equal(fake.calls().length, 0);
   });
 
@@ -488,6 +506,17 @@ describe("chat commands", () => {
     fake.setReply("kill", { stdout: { message: "Session n [a] has been terminated." } });
     assert.equal((await api.command("claude_kill", "n")).text, "Session n [a] has been terminated.");
     assert.deepEqual(argvOf(), ["kill", "--json", "--", "n"]);
+  });
+
+  it("/claude_recover [--dry-run] [session]", async () => {
+    const api = await setup();
+    fake.setReply("recover", { stdout: { sessions: [], count: 0, message: "No interrupted sessions to recover." } });
+    assert.equal((await api.command("claude_recover", "")).text, "No interrupted sessions to recover.");
+    assert.deepEqual(argvOf(), ["recover", "--json", "--"]);
+    await api.command("claude_recover", "--dry-run");
+    assert.deepEqual(argvOf(), ["recover", "--json", "--dry-run", "--"]);
+    await api.command("claude_recover", "--dry-run n");
+    assert.deepEqual(argvOf(), ["recover", "--json", "--dry-run", "--", "n"]);
   });
 
   it("/claude_fg and /claude_bg use the chat's channel", async () => {
@@ -683,6 +712,13 @@ describe("gateway RPC", () => {
         ["sessions", "--json", "--agent=main", "--all"],
       ],
       ["claude-code.stats", {}, ["stats", "--json"]],
+      ["claude-code.recover", {}, ["recover", "--json", "--"]],
+      [
+        "claude-code.recover",
+        { session: "s", dryRun: true, agentId: "main" },
+        ["recover", "--json", "--dry-run", "--agent=main", "--", "s"],
+      ],
+      ["claude-code.recover", { id: "s", dry_run: true }, ["recover", "--json", "--dry-run", "--", "s"]],
       ["claude-code.resume", { list: true }, ["resume", "--list", "--json"]],
       [
         "claude-code.resume",
