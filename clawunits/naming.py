@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import string
 
 from clawunits.errors import InvalidInput
@@ -28,8 +28,17 @@ STOP_WORDS = frozenset(
 
 
 def new_id() -> str:
-    """A random 8-character id of lowercase letters and digits."""
-    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+    """A random 8-character id of lowercase letters and digits, uniformly from the OS's CSPRNG.
+
+    Bytes are drawn from ``os.urandom`` and those past the largest multiple of the alphabet's size dropped
+    (no modulo bias); the ``secrets`` module would do the same but costs every CLI call ~5 ms to import.
+    """
+    n = len(ID_ALPHABET)
+    usable = 256 - 256 % n
+    chars: list[str] = []
+    while len(chars) < ID_LENGTH:
+        chars += [ID_ALPHABET[b % n] for b in os.urandom(ID_LENGTH * 2) if b < usable]
+    return "".join(chars[:ID_LENGTH])
 
 
 def generate_name(prompt: str) -> str:
