@@ -42,7 +42,9 @@ def _records(claw: Claw, unit: str, type_: str, n: int = 1) -> list[dict[str, An
 def _plan_waits(claw: Claw, sid: str, version: int) -> dict[str, Any]:
     """The session once it waits for approval of plan ``version``."""
     return wait_until(
-        lambda: (s := claw.json("sessions")["sessions"][0])["waitingFor"] == "plan" and s["planVersion"] == version and s,
+        lambda: (
+            (s := claw.json("sessions")["sessions"][0])["waitingFor"] == "plan" and s["planVersion"] == version and s
+        ),
         timeout=90,
         what=f"plan v{version} to wait for approval",
     )
