@@ -50,6 +50,16 @@ def _plan_waits(claw: Claw, sid: str, version: int) -> dict[str, Any]:
     )
 
 
+def _completed(claw: Claw) -> dict[str, Any]:
+    """The session once its turn has finished (``wait`` would return at once: it is still waiting for the plan
+    until the runner takes the answer)."""
+    return wait_until(
+        lambda: (r := claw.json("sessions")["sessions"][0])["status"] == "completed" and r,
+        timeout=90,
+        what="the turn to finish",
+    )
+
+
 def _plan_results(claw: Claw, marker: str) -> list[dict[str, Any]]:
     """The ExitPlanMode tool results Claude received, as the API saw them, in order."""
     seen: dict[str, dict[str, Any]] = {}
@@ -115,7 +125,7 @@ def test_approved_plan_is_announced_then_carried_out_in_accept_edits(claw: Claw)
 
         sent_answer = claw.json("respond", s["id"], "approve")
         assert sent_answer["status"] == "waiting"  # the answer goes to the turn in progress
-        done = claw.wait(s["id"])
+        done = _completed(claw)
         assert done["status"] == "completed" and done["waitingFor"] == "input", done
     assert target.read_text() == "hello from the plan\n"
     assert done["permissionMode"] == "acceptEdits" and done["pendingPermission"] is None
@@ -171,7 +181,7 @@ def test_rejected_plan_feedback_reaches_claude_and_a_stale_answer_is_refused(cla
     assert not list((claw.state_dir / "inbox" / s["id"] / "queue").glob("*.json"))
 
     claw.run("respond", s["id"], "--plan-version", "2", "approve default")
-    done = claw.wait(s["id"])
+    done = _completed(claw)
     assert done["status"] == "completed" and done["permissionMode"] == "default", done
     records = _records(claw, s["unit"], "waiting")
     assert [(a["version"], a["decision"]) for a in _of(records, "plan_answer")] == [(1, "rejected"), (2, "approved")]
