@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clawunits import journal, naming
+from clawunits import journal, naming, plans
 from clawunits.channels import check_channel
 from clawunits.config import PERMISSION_MODES, Settings, load_settings, session_limits, state_dir
 from clawunits.errors import Forbidden, InvalidInput, LimitReached, NotFound, StateError, SystemdError
@@ -234,6 +234,7 @@ class Service:
                 prior_cost_usd=prior_cost,
                 idle_timeout_minutes=float(self.settings.idleTimeoutMinutes),
                 permission_timeout_sec=float(self.settings.permissionTimeoutSec),
+                plan_approval_mode=self.settings.planApprovalMode,
                 stall_timeout_sec=float(self.settings.stallTimeoutSec),
                 memory_max=limits.memory_max,
                 cpu_quota=limits.cpu_quota,
@@ -475,13 +476,21 @@ class Service:
         interrupt: bool = False,
         user_initiated: bool = False,
         agent: str | None = None,
+        plan_version: int | None = None,
     ) -> RespondResult:
         """Queue a message for a running session (durably) and wake its runner.
 
         With ``interrupt`` the current turn is stopped first. Agent-initiated messages count against
-        ``maxAutoResponds``; a user-initiated one resets the count.
+        ``maxAutoResponds``; a user-initiated one resets the count. While the session waits for a plan, the
+        message answers it (``approve [vN] [mode]``, ``reject [vN] <feedback>``, other text: a rejection with
+        that feedback); an answer naming another plan version than the waiting one is refused.
         """
         text = check_message(message)
+        answer = plans.parse_answer(text)
+        if plan_version is not None and (plan_version < 1 or isinstance(plan_version, bool)):
+            raise InvalidInput(f"plan version must be a positive integer, got {plan_version!r}")
+        if plan_version is not None and answer is not None and answer.version not in (None, plan_version):
+            raise InvalidInput(f"the message answers plan v{answer.version}, not plan v{plan_version}")
         record = self.get(ref, agent)
         if record.is_open and record.status.is_terminal and not self._unit_running(record):
             record = self.store.update(record.id, lambda r: r.with_changes(waiting_for=None))
@@ -491,6 +500,7 @@ class Service:
         with self.store.lock(record.id):
             current = self.store.load(record.id)
             _check_accepts_messages(current)
+            text = _plan_answer_text(current, text, answer, plan_version)
             if not user_initiated and current.auto_responds >= limit:
                 raise LimitReached(
                     f"⚠️ Auto-respond limit reached ({current.auto_responds}/{limit}). Ask the user to provide the "
@@ -503,7 +513,7 @@ class Service:
             count = 0 if user_initiated else current.auto_responds + 1
             # The runner is about to work on it: report it running now, not the state of the last turn.
             updated = current.with_changes(auto_responds=count, last_activity_at=utc_now_iso())
-            if current.waiting_for != "permission":
+            if current.waiting_for not in ANSWERED_IN_TURN:
                 updated = updated.with_changes(
                     status=Status.RUNNING, waiting_for=None, reason=None, end_cause=None, completed_at=None
                 )
@@ -549,7 +559,8 @@ class Service:
             lambda r: None if r.status.is_terminal else _finish(r, Status.KILLED, "killed by clawunits kill", "killed"),
         )
         if killed.status is not Status.KILLED:
-            return KillResult(killed, already_finished=True)
+            # Its turn finished since we looked: it may still be open for follow-ups; close it as above.
+            return KillResult(self._close_open(killed) if killed.is_open else killed, already_finished=True)
         try:
             self._stop_unit(record)
         except SystemdError:
@@ -683,6 +694,37 @@ STATUS_FILTERS = {
 }
 
 
+# What a session can wait for in the middle of a turn: the answer goes to that turn, it starts no new one.
+ANSWERED_IN_TURN = ("permission", "plan")
+
+
+def _plan_answer_text(record: SessionRecord, text: str, answer: plans.PlanAnswer | None, version: int | None) -> str:
+    """The message to post: a plan answer in its normal form (naming the plan it answers), else ``text``.
+
+    An answer to a plan that is not the one waiting (an older version, or none waits) is refused, so a late
+    reply to a replaced plan cannot approve the new one.
+    """
+    named = version if version is not None else (answer.version if answer else None)
+    who = f"session {record.name} [{record.id}]"
+    if record.waiting_for != "plan":
+        if named is None:
+            return text
+        if record.plan_version == 0:
+            raise StateError(f"{who} has proposed no plan", hint="plans come from sessions in --permission-mode plan")
+        raise StateError(
+            f"plan v{named} of {who} is no longer waiting for approval (answered, or timed out)",
+            hint="send an ordinary message to ask for changes",
+        )
+    if named is not None and named != record.plan_version:
+        raise StateError(
+            f"plan v{named} of {who} is stale: plan v{record.plan_version} is waiting for approval",
+            hint=f"answer the newest plan: approve v{record.plan_version}, or reject v{record.plan_version} <feedback>",
+        )
+    # Any other text asks for changes: a rejection with that text as the feedback.
+    answer = answer.check() if answer else plans.PlanAnswer(plans.REJECT, feedback=text.strip())
+    return answer.text(record.plan_version)
+
+
 def _check_accepts_messages(record: SessionRecord) -> None:
     if record.status is Status.INTERRUPTED:
         raise StateError(
@@ -695,7 +737,7 @@ def _check_accepts_messages(record: SessionRecord) -> None:
             f"session {record.name} [{record.id}] is {record.status.value}; it takes no more messages",
             hint=f"continue the conversation with: clawunits resume {record.name} 'your message'",
         )
-    if not record.multi_turn and record.waiting_for != "permission":
+    if not record.multi_turn and record.waiting_for not in ANSWERED_IN_TURN:
         raise StateError(
             f"session {record.name} [{record.id}] is single-turn (--multi-turn-disabled); it takes no messages"
         )

@@ -191,6 +191,11 @@ def kill(ctx: click.Context, session: str, agent: str | None, as_json: bool) -> 
 @click.argument("message")
 @click.option("--interrupt", is_flag=True, help="Stop the current turn first, then send the message.")
 @click.option("--user-initiated", is_flag=True, help="The message comes from a person: resets the auto-respond count.")
+@click.option(
+    "--plan-version",
+    type=click.IntRange(min=1),
+    help="The plan version this answer is for: refused unless that plan is the one waiting for approval.",
+)
 @agent_option
 @json_option
 @click.pass_context
@@ -200,6 +205,7 @@ def respond(
     message: str,
     interrupt: bool,
     user_initiated: bool,
+    plan_version: int | None,
     agent: str | None,
     as_json: bool,
 ) -> None:
@@ -207,12 +213,16 @@ def respond(
 
     Messages are queued durably and delivered in order after the current turn. While the session waits for a
     permission answer, the message answers it: allow, deny, or any other text (a denial with that reason).
+    While it waits for plan approval: approve [vN] [acceptEdits|default], reject [vN] <feedback>, or any other
+    text (a rejection with that feedback).
     """
     from clawunits import render
 
     if message == "-":
         message = sys.stdin.read()
-    res = _service(ctx).respond(session, message, interrupt=interrupt, user_initiated=user_initiated, agent=agent)
+    res = _service(ctx).respond(
+        session, message, interrupt=interrupt, user_initiated=user_initiated, agent=agent, plan_version=plan_version
+    )
     r = res.record
     text = render.responded(r, message, res.interrupted)
     data = {

@@ -11,6 +11,7 @@ from typing import Any
 
 from clawunits.errors import ClawunitsError, InvalidInput
 from clawunits.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
+from clawunits.plans import EXECUTION_MODES
 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
@@ -62,8 +63,10 @@ class Settings:
     passEnv: list[str] = field(default_factory=list)
     # Seconds systemd waits after SIGTERM before SIGKILL; the CLI needs 5 s to flush its transcript.
     stopTimeoutSec: float = 15
-    # A permission request nobody answers is denied after this long.
+    # A permission request (or a plan) nobody answers is denied after this long.
     permissionTimeoutSec: float = 600
+    # The permission mode a plan-mode session continues in once its plan is approved.
+    planApprovalMode: str = "acceptEdits"
     # A turn with no message from Claude Code for this long while no tool runs is interrupted (watchdog).
     stallTimeoutSec: float = 600
     # The openclaw executable the notifier delivers through.
@@ -95,6 +98,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "passEnv": (list,),
     "stopTimeoutSec": (int, float),
     "permissionTimeoutSec": (int, float),
+    "planApprovalMode": (str,),
     "stallTimeoutSec": (int, float),
     "openclawPath": (str,),
     "memoryMax": (str, int),
@@ -164,6 +168,8 @@ def _check_ranges(s: Settings, source: str) -> None:
         raise ConfigError(f"{source}: defaultBudgetUsd must be a positive number")
     if s.permissionMode not in PERMISSION_MODES:
         raise ConfigError(f"{source}: permissionMode must be one of {', '.join(PERMISSION_MODES)}")
+    if s.planApprovalMode not in EXECUTION_MODES:
+        raise ConfigError(f"{source}: planApprovalMode must be one of {', '.join(EXECUTION_MODES)}")
     for key in ("idleTimeoutMinutes", "stopTimeoutSec", "permissionTimeoutSec", "stallTimeoutSec"):
         value = getattr(s, key)
         if not math.isfinite(value) or value <= 0:

@@ -10,6 +10,7 @@ from clawunits.render import duration, quoted_prompt
 PREVIEW_CHARS = 500
 QUESTION_PREVIEW_CHARS = 200
 RESPONDED_CHARS = 200
+PLAN_PREVIEW_CHARS = 1500
 
 
 def _tail(text: str, limit: int) -> str:
@@ -48,6 +49,13 @@ def permission_asks(r: SessionRecord, tool: str, summary: str, request_id: str) 
     return (
         f"🔔 [{r.name}] Claude asks:\nPermission to use {what}\n"
         f"Reply allow, deny, or a reason to deny (request {request_id})."
+    )
+
+
+def plan_ready(r: SessionRecord, plan: str, version: int) -> str:
+    """The whole plan: the channel splits it into messages of its size (the footer comes last)."""
+    return (
+        f"📋 [{r.name}] Plan ready:\n{plan.strip()}\n\nReply approve, or reject with what to change (plan v{version})."
     )
 
 
@@ -137,6 +145,21 @@ def wake_waiting(r: SessionRecord, preview: str) -> str:
             "",
             f"Use claude_respond(session='{r.id}', message='...') to send a reply, "
             f"or claude_output(session='{r.id}') to see full context.",
+        ]
+    )
+
+
+def wake_plan(r: SessionRecord, plan: str, version: int) -> str:
+    return "\n".join(
+        [
+            f"Session is waiting for approval of its plan (v{version}); the plan was sent to the user.",
+            f"Name: {r.name} | ID: {r.id}",
+            "",
+            "Plan:",
+            _cut(plan, PLAN_PREVIEW_CHARS),
+            "",
+            f"Use claude_respond(session='{r.id}', message='approve', planVersion={version}) to approve it, or "
+            f"claude_respond(session='{r.id}', message='reject <what to change>', planVersion={version}).",
         ]
     )
 

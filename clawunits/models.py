@@ -78,9 +78,14 @@ class SessionRecord:
     origin_channel: str | None = None
     # The OpenClaw agent that launched it (plugin tools): only that agent may respond to it or kill it.
     origin_agent: str | None = None
-    # Multi-turn: what a waiting session waits for ("question", "input", "permission") and the open request.
+    # Multi-turn: what a waiting session waits for ("question", "input", "permission", "plan") and the open
+    # request (a permission request's or a plan's id).
     waiting_for: str | None = None
     pending_permission: str | None = None
+    # Plan mode: the version of the newest plan Claude proposed (1, 2, ... ; 0 = none yet), and the permission
+    # mode the session continues in once a plan is approved.
+    plan_version: int = 0
+    plan_approval_mode: str = "acceptEdits"
     last_activity_at: str | None = None
     auto_responds: int = 0
     # What the conversation spent before this session (resumed sessions): the budget is a lifetime budget.
@@ -171,6 +176,8 @@ class SessionRecord:
             "forked": self.forked,
             "waitingFor": self.waiting_for,
             "pendingPermission": self.pending_permission,
+            "planVersion": self.plan_version,
+            "planApprovalMode": self.plan_approval_mode,
             "lastActivityAt": self.last_activity_at,
             "autoResponds": self.auto_responds,
             "priorCostUsd": self.prior_cost_usd,

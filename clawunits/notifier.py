@@ -267,6 +267,7 @@ class Notifier:
             R.TOOL_USE: self._on_tool_use,
             R.MESSAGE_RECEIVED: self._on_message,
             R.PERMISSION_REQUEST: self._on_permission,
+            R.PLAN: self._on_plan,
             R.WAITING: self._on_waiting,
             R.RECOVERED: self._on_recovered,
             R.EXIT: self._on_exit,
@@ -287,6 +288,12 @@ class Notifier:
         )
         self._notify(s, f"{rec.cursor}:asks", text)
         self._wake(s, f"{rec.cursor}:wake", messages.wake_waiting(s, text))
+        self._to_foreground(s, rec, messages.fg_waiting(s))
+
+    def _on_plan(self, s: SessionRecord, rec: R.Record) -> None:
+        plan, version = str(rec.get("plan") or ""), int(rec.get("version") or 0)
+        self._notify(s, f"{rec.cursor}:plan", messages.plan_ready(s, plan, version))
+        self._wake(s, f"{rec.cursor}:wake", messages.wake_plan(s, plan, version))
         self._to_foreground(s, rec, messages.fg_waiting(s))
 
     def _on_waiting(self, s: SessionRecord, rec: R.Record) -> None:

@@ -32,6 +32,8 @@ MESSAGE_RECEIVED = "message_received"
 INTERRUPTED = "interrupted"
 PERMISSION_REQUEST = "permission_request"
 PERMISSION_ANSWER = "permission_answer"
+PLAN = "plan"
+PLAN_ANSWER = "plan_answer"
 WATCHDOG = "watchdog"
 # The first record of a runner started by `clawunits recover`: the same session, resumed after a shutdown.
 RECOVERED = "recovered"

@@ -13,6 +13,7 @@ WAITING_FOR = {
     "question": "an answer (Claude asked a question)",
     "input": "the next instruction (turn finished)",
     "permission": "a permission answer (allow / deny / reason)",
+    "plan": "plan approval (approve / reject <feedback>)",
 }
 
 
@@ -75,7 +76,8 @@ def session_entry(r: SessionRecord) -> str:
     if r.recoveries:
         lines.append(f"   🔄 Resumed after restart: {r.recoveries}x, last at {r.recovered_at}")
     if r.status is Status.WAITING and r.waiting_for:
-        lines.append(f"   ⏳ waiting for {WAITING_FOR.get(r.waiting_for, r.waiting_for)}")
+        what = WAITING_FOR.get(r.waiting_for, r.waiting_for)
+        lines.append(f"   ⏳ waiting for {what}" + (f": plan v{r.plan_version}" if r.waiting_for == "plan" else ""))
     if r.reason and r.status.is_terminal:
         lines.append(f"   {'⚠️' if r.status is not Status.COMPLETED else '🏁'} {r.reason}")
     return "\n".join(lines)
@@ -228,8 +230,23 @@ def render_entry(rec: R.Record) -> str | None:
     if rec.type == R.PERMISSION_ANSWER:
         reason = rec.get("reason")
         return f"🔐 {rec.get('decision')}ed [{rec.get('requestId')}]" + (f": {reason}" if reason else "")
+    if rec.type == R.PLAN:
+        return (
+            f"📋 plan v{rec.get('version')} ready [{rec.get('requestId')}] (respond approve / reject <feedback>):\n"
+            + str(rec.get("plan", ""))
+        )
+    if rec.type == R.PLAN_ANSWER:
+        return _plan_answer(rec)
     if rec.type == R.INTERRUPTED:
         return f"⏹ turn interrupted ({rec.get('reason')})"
     if rec.type == R.WATCHDOG:
         return f"⚠️ watchdog: no sign of life for {rec.get('silentSec')}s, {rec.get('action')}"
     return None
+
+
+def _plan_answer(rec: R.Record) -> str:
+    head = f"📋 plan v{rec.get('version')} {rec.get('decision')}"
+    if rec.get("decision") == "approved":
+        return f"{head}: continuing in {rec.get('mode')}"
+    detail = rec.get("feedback") or rec.get("reason")
+    return head + (f": {detail}" if detail else "")

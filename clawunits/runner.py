@@ -35,6 +35,7 @@ from claude_agent_sdk import (
     ClaudeSDKClient,
     PermissionResultAllow,
     PermissionResultDeny,
+    PermissionUpdate,
     ResultMessage,
     SystemMessage,
     TextBlock,
@@ -43,6 +44,7 @@ from claude_agent_sdk import (
     UserMessage,
 )
 
+from clawunits import plans
 from clawunits import records as R
 from clawunits.config import state_dir
 from clawunits.inbox import Entry, Inbox, inbox_for
@@ -76,6 +78,16 @@ ASK_INSTEAD = (
     "The user answers questions between turns, not through this tool. End your turn by asking the question "
     "in plain text; the answer will come as the user's next message."
 )
+PLAN_TOOL = "ExitPlanMode"
+# A plan's text comes from the plan file Claude Code injects into ExitPlanMode's input; kept whole (the
+# record is split into parts past 32 KiB) up to this size.
+PLAN_CHARS = 200_000
+# An unanswered plan: Claude is told to stop and wait rather than to plan again (which would only time out
+# again); the user's later answer arrives as the next turn.
+PLAN_TIMEOUT = (
+    "The user did not answer this plan within {timeout:g} seconds. Do not call ExitPlanMode again now: end your "
+    "turn by saying the plan is waiting for approval. The user's answer will come as the next message."
+)
 # An interrupted turn ends with one of these: drained, not a failure.
 ABORTED = frozenset({"aborted_streaming", "aborted_tools"})
 ALLOW_WORDS = frozenset({"allow", "yes", "y", "approve", "ok", "allowed"})
@@ -105,9 +117,12 @@ class Turn:
 
 @dataclass
 class PendingPermission:
+    """An open permission request, or (``plan_version`` set) a plan waiting for approval."""
+
     request_id: str
     since_ns: int
     answer: asyncio.Future[str]
+    plan_version: int | None = None
 
 
 def build_options(record: SessionRecord, stderr: Any, can_use_tool: Any, resume: str | None) -> ClaudeAgentOptions:
@@ -160,6 +175,8 @@ class Runner:
         self.new_messages = asyncio.Event()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self.tool_names: dict[str, str] = {}
+        # The plan text Claude wrote in each ExitPlanMode call, should the CLI not pass it to the callback.
+        self.plan_inputs: dict[str, str] = {}
         self.open_tools: set[str] = set()
         self.claude_session_id: str | None = record.claude_session_id
         self.cost_baseline = record.prior_cost_usd
@@ -432,6 +449,8 @@ class Runner:
             # questions in the `waiting` record) and the answer comes as the next turn, as in bypassPermissions
             # mode, where Claude Code disables AskUserQuestion.
             return PermissionResultDeny(message=ASK_INSTEAD)
+        if tool == PLAN_TOOL:
+            return await self._plan_approval(tool_input, getattr(_ctx, "tool_use_id", None))
         request_id = new_id()[:6]
         answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.permission = PendingPermission(request_id, time.time_ns(), answer)
@@ -461,6 +480,67 @@ class Runner:
             return PermissionResultAllow(updated_input=tool_input)
         return PermissionResultDeny(message=reason or "The user denied this tool call.")
 
+    async def _plan_approval(self, tool_input: dict[str, Any], tool_use_id: str | None) -> Any:
+        """ExitPlanMode: show the plan (a ``plan`` record), wait for approve/reject, answer Claude.
+
+        Approval allows the call and switches the session to its execution mode (``planApprovalMode``);
+        a rejection denies it with the user's feedback, so Claude stays in plan mode and plans again (the
+        next ExitPlanMode is the next plan version).
+        """
+        text = tool_input.get("plan") if isinstance(tool_input.get("plan"), str) else None
+        text = text or self.plan_inputs.get(tool_use_id or "") or "(Claude Code passed no plan text)"
+        version = self.record.plan_version + 1
+        request_id = new_id()[:6]
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.permission = PendingPermission(request_id, time.time_ns(), answer, plan_version=version)
+        fields: dict[str, Any] = {"requestId": request_id, "version": version, "plan": text[:PLAN_CHARS]}
+        if len(text) > PLAN_CHARS:
+            fields["truncated"] = True
+        if isinstance(tool_input.get("planFilePath"), str):
+            fields["planFile"] = tool_input["planFilePath"]
+        self.out.emit(R.PLAN, **fields)
+        self._update(
+            lambda r: r.with_changes(
+                status=Status.WAITING, waiting_for="plan", pending_permission=request_id, plan_version=version
+            )
+        )
+        timeout = self.record.permission_timeout_sec
+        try:
+            reply = await asyncio.wait_for(answer, timeout=timeout)
+        except TimeoutError:
+            reply = None
+        finally:
+            self.permission = None
+        # `respond` posts answers in their normal form; any other text counts as feedback (a rejection).
+        parsed = plans.parse_answer(reply) if reply is not None else None
+        approved = parsed is not None and parsed.decision == plans.APPROVE
+        new_mode = (parsed.mode or self.record.plan_approval_mode) if parsed and approved else None
+        feedback = "" if reply is None or approved else (parsed.feedback if parsed else reply.strip())
+        if reply is None:
+            self.out.emit(R.PLAN_ANSWER, requestId=request_id, version=version, decision="timeout",
+                          reason=f"no answer within {timeout:g} seconds")  # fmt: skip
+        elif approved:
+            self.out.emit(R.PLAN_ANSWER, requestId=request_id, version=version, decision="approved", mode=new_mode)
+        else:
+            self.out.emit(R.PLAN_ANSWER, requestId=request_id, version=version, decision="rejected", feedback=feedback)
+        # Approved: the session now runs in its execution mode, also after a restart or a resume.
+        self._update(
+            lambda r: r.with_changes(
+                status=Status.RUNNING if not r.status.is_terminal else r.status,
+                waiting_for=None,
+                pending_permission=None,
+                permission_mode=new_mode or r.permission_mode,
+                last_activity_at=utc_now_iso(),
+            )
+        )
+        self.last_message_at = time.monotonic()
+        if reply is None:
+            return PermissionResultDeny(message=PLAN_TIMEOUT.format(timeout=timeout))
+        if new_mode:
+            switch = PermissionUpdate(type="setMode", mode=new_mode, destination="session")  # type: ignore[arg-type]
+            return PermissionResultAllow(updated_input=tool_input, updated_permissions=[switch])
+        return PermissionResultDeny(message=_rejection(version, feedback))
+
     def _answer_permission(self, pending: list[Entry]) -> None:
         perm = self.permission
         assert perm is not None
@@ -474,6 +554,12 @@ class Runner:
             self.out.emit(R.MESSAGE_RECEIVED, messageId=entry.message.id, text=shorten(entry.message.text, 200),
                           answers=perm.request_id)  # fmt: skip
             self.inbox.delivered(taken)
+            stale = _stale_plan_answer(entry.message.text, perm.plan_version)
+            if stale is not None:
+                # `respond` refuses these; one can still race a plan replaced in between (after a timeout).
+                self.out.emit(R.PLAN_ANSWER, requestId=perm.request_id, version=stale, decision="stale",
+                              reason=f"answers plan v{stale}; plan v{perm.plan_version} is waiting")  # fmt: skip
+                continue
             if not perm.answer.done():
                 perm.answer.set_result(entry.message.text)
             return
@@ -572,6 +658,8 @@ class Runner:
         self.tool_names[block.id] = block.name
         self.open_tools.add(block.id)
         self.out.emit(R.TOOL_USE, id=block.id, tool=block.name, summary=summarize_tool_input(block.input))
+        if block.name == PLAN_TOOL and isinstance(block.input, dict) and isinstance(block.input.get("plan"), str):
+            self.plan_inputs[block.id] = block.input["plan"]
         if block.name == ASK_TOOL and self.turn is not None:
             questions = block.input.get("questions") if isinstance(block.input, dict) else None
             texts = [str(q.get("question", "")) for q in questions or [] if isinstance(q, dict)]
@@ -793,6 +881,26 @@ def _decision(text: str) -> tuple[bool, str]:
     if first in DENY_WORDS:
         return False, rest
     return False, text.strip()
+
+
+def _rejection(version: int, feedback: str) -> str:
+    """What Claude reads when the user rejects its plan: the feedback, and to plan again."""
+    if not feedback:
+        return f"The user rejected this plan (v{version}) without saying why. Stay in plan mode and ask what to change."
+    return (
+        f"The user rejected this plan (v{version}). Their feedback:\n{feedback}\n\n"
+        "Stay in plan mode: revise the plan accordingly and call ExitPlanMode again."
+    )
+
+
+def _stale_plan_answer(text: str, waiting: int | None) -> int | None:
+    """The older plan version an answer names while plan ``waiting`` is open; None if it answers this one."""
+    if waiting is None:
+        return None
+    answer = plans.parse_answer(text)
+    if answer is None or answer.version is None or answer.version == waiting:
+        return None
+    return answer.version
 
 
 def _synthetic_abort() -> ResultMessage:

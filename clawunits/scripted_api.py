@@ -11,6 +11,7 @@ decided by directives written in the user's prompt, so a test in one process can
 ``[[slow: SECONDS]]``           stream the reply in ~20 deltas spread over SECONDS
 ``[[long: N]]``                 reply a deterministic text of exactly N characters
 ``[[ask]]``                     reply ``I can do A or B. Which option do you prefer?``
+``[[plan: P1 ;; P2 ...]]``      plan mode: write plan P1 to the plan file, call ``ExitPlanMode``; see below
 ``[[error: STATUS]]``           answer HTTP STATUS with an Anthropic error body and ``x-should-retry: false``
 ``[[error: STATUS retry]]``     the same with ``x-should-retry: true`` (the CLI retries ~10 times, minutes)
 ``[[error: STATUS once]]``      fail only the first request for this prompt (retryable), then reply normally
@@ -21,6 +22,14 @@ Only the newest directive-bearing text counts (the CLI adds ``<system-reminder>`
 interrupted prompt into the next one). A request whose newest user message carries ``tool_result`` blocks
 is answered ``Tool result: <first non-empty line>`` unless a ``bash2`` round is still owed.
 ``[[text: …]]`` combined with a tool directive gives a text block followed by the tool_use block.
+
+``[[plan: …]]`` plays a model in plan mode, as Claude Code 2.1 expects it: it writes the plan to the plan file
+the CLI names in its plan-mode reminder (``Write``, the one edit plan mode allows), then calls ``ExitPlanMode``
+(the CLI reads the plan from that file). Rejected (an error result), it writes the next plan (``;;``
+separates them) with the first line of the feedback appended as ``(revised after: …)`` and asks again; with no
+plan left it ends the turn quoting the feedback. Approved, it carries out the prompt's other directives
+(``[[tool: Write …]]``, ``[[bash: …]]``, ``[[text: …]]``). Without a plan file in the request it passes the
+plan in ``ExitPlanMode``'s input instead.
 
 Run standalone with ``python -m clawunits.scripted_api [--host 127.0.0.1] [--port 8765] [--log FILE]``.
 """
@@ -55,7 +64,10 @@ ERROR_TYPES = {
     529: "overloaded_error",
 }
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
-KNOWN = ("text", "bash2", "bash", "tool", "slow", "long", "ask", "error")
+KNOWN = ("text", "bash2", "bash", "tool", "slow", "long", "ask", "error", "plan")
+PLAN_TOOL = "ExitPlanMode"
+# Where Claude Code's plan-mode reminder says the plan file is (new, existing, or after plan mode).
+_PLAN_FILE = re.compile(r"(?:create your plan at|plan file already exists at|plan file is located at) (/\S+?\.md)\b")
 
 _DIRECTIVE_START = re.compile(r"\[\[\s*(" + "|".join(KNOWN) + r")\s*(?::|(?=\]\]))", re.IGNORECASE)
 _REMINDER = re.compile(r"<system-reminder>.*?(?:</system-reminder>|$)", re.DOTALL)
@@ -204,6 +216,8 @@ def plan_from_directives(directives: list[tuple[str, str]], prompt: str) -> Plan
             long_n = max(0, int(_number(arg, 0)))
         elif name == "ask":
             ask = True
+        elif name == "plan":
+            continue  # played by plan_mode_reply
         elif name == "error":
             plan.error_status = int(_number(arg, 500))
             plan.error_mode = next((w for w in arg.lower().split()[1:] if w in ("retry", "once")), "")
@@ -306,28 +320,108 @@ def plan_for(body: dict[str, Any]) -> Plan:
         found = _newest_directive_text(blocks)
         if found is None:
             return plan_from_directives([], _prompt_text(blocks))
+        if _has_plan(found[1]):
+            return plan_mode_reply(body, found[1], found[0], [])
         plan = plan_from_directives(found[1], found[0])
         plan.key = f"{len(body.get('messages') or [])}:{found[0]}"
         return plan
     # A tool round came back. A directive text placed after the results is a new prompt.
     after = _newest_directive_text(blocks[results[-1] + 1 :])
     if after is not None:
+        if _has_plan(after[1]):
+            return plan_mode_reply(body, after[1], after[0], [])
         return plan_from_directives(after[1], after[0])
     reply = Plan(text="Tool result: " + first_line(_visible(_result_text(blocks[results[-1]]))))
     # Walk back to the prompt that started this tool loop; continue a bash2 if its second round is owed.
     rounds = 0
-    for message in reversed(users):
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.get("role") != "user":
+            continue
         mblocks = _blocks(message)
         if any(b.get("type") == "tool_result" for b in mblocks):
             rounds += 1
         found = _newest_directive_text(mblocks)
         if found is None:
             continue
+        if _has_plan(found[1]):
+            return plan_mode_reply(body, found[1], found[0], messages[index + 1 :])
         bash2 = [arg for name, arg in found[1] if name == "bash2"]
         if bash2 and rounds < 2:
             return Plan(tools=[("Bash", bash_input(split_bash2(bash2[-1])[1]))])
         break
     return reply
+
+
+def _has_plan(directives: list[tuple[str, str]]) -> bool:
+    return any(name == "plan" for name, _ in directives)
+
+
+def plan_file(body: dict[str, Any]) -> str | None:
+    """The plan file Claude Code's newest plan-mode reminder names, if any."""
+    found = _PLAN_FILE.findall(_all_text(body))
+    return found[-1] if found else None
+
+
+def _all_text(body: dict[str, Any]) -> str:
+    system = body.get("system")
+    parts = [system] if isinstance(system, str) else [str(b.get("text", "")) for b in _blocks({"content": system})]
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            parts += [str(b.get("text", "")) for b in _blocks(message) if b.get("type") == "text"]
+    return "\n".join(parts)
+
+
+def plan_mode_reply(
+    body: dict[str, Any], directives: list[tuple[str, str]], prompt: str, since: list[dict[str, Any]]
+) -> Plan:
+    """The next step of a ``[[plan: …]]`` prompt, from the tool rounds ``since`` it (see the module doc)."""
+    variants = [v.strip() for v in next(arg for name, arg in directives if name == "plan").split(";;")]
+    uses = {
+        str(b.get("id")): b
+        for m in since
+        if m.get("role") == "assistant"
+        for b in _blocks(m)
+        if b.get("type") == "tool_use"
+    }
+    rounds = [
+        (str(uses.get(str(b.get("tool_use_id")), {}).get("name", "")), b)
+        for m in since
+        if m.get("role") == "user"
+        for b in _blocks(m)
+        if b.get("type") == "tool_result"
+    ]
+    answers = [r for name, r in rounds if name == PLAN_TOOL]
+    path = plan_file(body)
+
+    def propose(text: str) -> Plan:
+        if path:
+            return Plan(tools=[("Write", {"file_path": path, "content": text})])
+        return Plan(tools=[(PLAN_TOOL, {"plan": text})])
+
+    if any(not r.get("is_error") for r in answers):
+        # Approved: carry out the rest of the prompt, then report tool results as usual.
+        if rounds[-1][0] == PLAN_TOOL:
+            rest = [(n, a) for n, a in directives if n != "plan"]
+            return plan_from_directives(rest, prompt) if rest else Plan(text="Plan approved.")
+        return Plan(text="Tool result: " + first_line(_visible(_result_text(rounds[-1][1]))))
+    if not rounds:
+        return propose(variants[0])
+    if rounds[-1][0] == PLAN_TOOL:
+        feedback = _feedback(_result_text(rounds[-1][1]))
+        if len(answers) >= len(variants):
+            return Plan(text=f"Plan rejected: {feedback}")
+        return propose(f"{variants[len(answers)]}\n\n(revised after: {feedback})")
+    # The plan file was written: ask for approval (the CLI puts the file's text in the input).
+    return Plan(tools=[(PLAN_TOOL, {})])
+
+
+def _feedback(result: str) -> str:
+    """The first line of what the user said in a rejection (the runner prefixes it with a line of its own)."""
+    lines = [ln.strip() for ln in _visible(result).splitlines() if ln.strip()]
+    said = [ln for ln in lines if not ln.startswith(("The user rejected", "Stay in plan mode"))]
+    return (said or lines or [""])[0][:200]
 
 
 # ---------------------------------------------------------------------------------------------------------

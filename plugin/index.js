@@ -134,6 +134,7 @@ export function operations(run) {
         "--json",
         ...flag("interrupt", p.interrupt),
         ...flag("user-initiated", p.userInitiated),
+        ...opt("plan-version", p.planVersion),
         ...opt("agent", p.agent),
         "--",
         String(p.session),
@@ -249,7 +250,8 @@ function toolSpecs() {
       label: "Respond to Claude Code",
       description:
         "Send a follow-up message to a running multi-turn Claude Code session (also answers its questions and " +
-        "permission requests). Set userInitiated when relaying the user's own words.",
+        "permission requests). Set userInitiated when relaying the user's own words. A session waiting for plan " +
+        "approval takes 'approve' (or 'approve default') or 'reject <what to change>'; pass its planVersion.",
       parameters: {
         type: "object",
         additionalProperties: false,
@@ -259,6 +261,9 @@ function toolSpecs() {
           message: S("The message to send"),
           interrupt: B("Interrupt the current turn before sending, to redirect the session"),
           userInitiated: B("True when the message comes from the user; resets the auto-respond counter"),
+          planVersion: N("The plan version this answer is for (📋 Plan ready … plan vN); a stale one is refused", {
+            minimum: 1,
+          }),
         },
       },
     },
@@ -380,6 +385,7 @@ const TOOL_HANDLERS = {
         message: params.message,
         interrupt: bool(params.interrupt),
         userInitiated: bool(params.userInitiated ?? params.user_initiated),
+        planVersion: num(params.planVersion ?? params.plan_version, "planVersion"),
         agent: toolAgent(ctx),
       },
       signal,
@@ -592,6 +598,7 @@ const RPC = {
         message: pick(p, "message"),
         interrupt: bool(pick(p, "interrupt")),
         userInitiated: bool(pick(p, "userInitiated", "user_initiated")),
+        planVersion: num(pick(p, "planVersion", "plan_version"), "planVersion"),
         agent: agentParam(p),
       }),
   },

@@ -26,6 +26,7 @@ env = { ANTHROPIC_BASE_URL = "http://127.0.0.1:9", FOO = "bar baz" }
 passEnv = ["MY_TOKEN", "OTHER"]
 stopTimeoutSec = 30
 permissionTimeoutSec = 45
+planApprovalMode = "default"
 stallTimeoutSec = 120.5
 openclawPath = "/opt/openclaw/bin/openclaw"
 memoryMax = "2G"
@@ -81,6 +82,7 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         passEnv=["MY_TOKEN", "OTHER"],
         stopTimeoutSec=30,
         permissionTimeoutSec=45,
+        planApprovalMode="default",
         stallTimeoutSec=120.5,
         openclawPath="/opt/openclaw/bin/openclaw",
         memoryMax="2G",
@@ -120,6 +122,9 @@ def test_integer_accepted_where_a_number_is_expected(tmp_path: Path) -> None:
         ("agentChannels = { main = 1 }\n", "agentChannels"),
         ('permissionMode = "yolo"\n', "permissionMode"),
         ('permissionMode = "BypassPermissions"\n', "permissionMode"),
+        # Claude Code will not switch to bypassPermissions after a plan: refused, not silently ignored.
+        ('planApprovalMode = "bypassPermissions"\n', "planApprovalMode"),
+        ('planApprovalMode = "plan"\n', "planApprovalMode"),
         ("defaultBudgetUsd = -1\n", "defaultBudgetUsd"),
         ("defaultBudgetUsd = 0\n", "defaultBudgetUsd"),
         ("defaultBudgetUsd = nan\n", "defaultBudgetUsd"),

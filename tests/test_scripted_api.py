@@ -197,6 +197,44 @@ def test_plan_tool_results_and_bash2() -> None:
     assert done.text == "Tool result: line one"
 
 
+def _use(tid: str, name: str, tool_input: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"role": "assistant", "content": [{"type": "tool_use", "id": tid, "name": name, "input": tool_input or {}}]}
+
+
+def _result(tid: str, content: str, is_error: bool = False) -> dict[str, Any]:
+    return user({"type": "tool_result", "tool_use_id": tid, "content": content, "is_error": is_error})
+
+
+def test_plan_mode_plays_the_plan_file_and_exit_plan_mode() -> None:
+    """[[plan]] writes the plan file the CLI names, asks with ExitPlanMode, revises on rejection, then works."""
+    reminder_text = (
+        "Plan mode is active. ... No plan file exists yet. You should create your plan at /c/plans/p.md using"
+    )
+    write_x = '[[tool: Write {"file_path": "/w/x.txt", "content": "x"}]]'
+    prompt = user(reminder(reminder_text), text(f"[[plan: Plan A ;; Plan B]] {write_x} go"))
+    step = plan_for({"messages": [prompt]})
+    assert step.tools == [("Write", {"file_path": "/c/plans/p.md", "content": "Plan A"})]
+    wrote = [prompt, _use("w1", "Write"), _result("w1", "File created")]
+    assert plan_for({"messages": wrote}).tools == [("ExitPlanMode", {})]
+    feedback = "The user rejected this plan (v1). Their feedback:\nadd tests\nplease"
+    rejected = [*wrote, _use("e1", "ExitPlanMode"), _result("e1", feedback, is_error=True)]
+    assert plan_for({"messages": rejected}).tools == [
+        ("Write", {"file_path": "/c/plans/p.md", "content": "Plan B\n\n(revised after: add tests)"})
+    ]
+    again = [*rejected, _use("w2", "Write"), _result("w2", "File updated"), _use("e2", "ExitPlanMode")]
+    # A second rejection with no plan left: it stops and says so.
+    assert plan_for({"messages": [*again, _result("e2", "no", is_error=True)]}).text == "Plan rejected: no"
+    approved = [*again, _result("e2", "User has approved your plan.")]
+    assert plan_for({"messages": approved}).tools == [("Write", {"file_path": "/w/x.txt", "content": "x"})]
+    done = [*approved, _use("w3", "Write"), _result("w3", "File created at /w/x.txt")]
+    assert plan_for({"messages": done}).text == "Tool result: File created at /w/x.txt"
+    # No plan file named (not in plan mode): the plan travels in ExitPlanMode's input.
+    bare = plan_for({"messages": [user("[[plan: Plan A]]")]})
+    assert bare.tools == [("ExitPlanMode", {"plan": "Plan A"})]
+    only = [user("[[plan: Plan A]]"), _use("e1", "ExitPlanMode"), _result("e1", "ok")]
+    assert plan_for({"messages": only}).text == "Plan approved."
+
+
 # --------------------------------------------------------------------------------------------------------
 # HTTP behaviour
 
@@ -326,6 +364,21 @@ def test_real_cli_runs_bash_tool(tmp_path: Path) -> None:
     result = lines[-1]
     assert result["subtype"] == "success" and result["result"].startswith("Tool result: ")
     assert result["num_turns"] == 2
+
+
+def test_real_cli_plan_mode_writes_the_plan_file(tmp_path: Path) -> None:
+    """The real CLI names a plan file in plan mode; [[plan]] writes it there and asks with ExitPlanMode.
+
+    (``-p`` has nobody to approve a plan, so the CLI refuses ExitPlanMode; the runner's approval is tested
+    in tests/test_plan_approval.py.)"""
+    with ScriptedAPI() as api:
+        lines = run_cli(api, tmp_path, "[[plan: Step 1: look around]] plan it", "--permission-mode", "plan")
+    uses = [b for m in lines if m["type"] == "assistant" for b in m["message"]["content"] if b["type"] == "tool_use"]
+    assert [u["name"] for u in uses] == ["Write", "ExitPlanMode"]
+    plan_file = Path(uses[0]["input"]["file_path"])
+    assert plan_file.parent == tmp_path / "config" / "plans" and plan_file.read_text() == "Step 1: look around"
+    # Refused, and with no other plan the model stops.
+    assert lines[-1]["result"].startswith("Plan rejected: ")
 
 
 def test_real_cli_api_error(tmp_path: Path) -> None:

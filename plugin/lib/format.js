@@ -8,6 +8,7 @@ const WAITING_FOR = {
   question: "an answer (Claude asked a question)",
   input: "the next instruction (turn finished)",
   permission: "a permission answer (allow / deny / reason)",
+  plan: "plan approval (approve / reject <feedback>)",
 };
 const TERMINAL = new Set(["completed", "failed", "killed"]);
 
@@ -88,8 +89,10 @@ export function sessionEntry(s) {
   if (s.costUsd) lines.push(`   💰 $${Number(s.costUsd).toFixed(4)}`);
   if (s.claudeSessionId) lines.push(`   🔗 Claude ID: ${s.claudeSessionId}`);
   if (s.resumedFrom) lines.push(`   ↩️  Resumed from: ${s.resumedFrom}${s.forked ? " (forked)" : ""}`);
-  if (s.status === "waiting" && s.waitingFor)
-    lines.push(`   ⏳ waiting for ${WAITING_FOR[s.waitingFor] ?? s.waitingFor}`);
+  if (s.status === "waiting" && s.waitingFor) {
+    const plan = s.waitingFor === "plan" ? `: plan v${s.planVersion}` : "";
+    lines.push(`   ⏳ waiting for ${WAITING_FOR[s.waitingFor] ?? s.waitingFor}${plan}`);
+  }
   if (s.reason && TERMINAL.has(s.status)) lines.push(`   ${s.status === "completed" ? "🏁" : "⚠️"} ${s.reason}`);
   return lines.join("\n");
 }

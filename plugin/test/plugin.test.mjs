@@ -107,7 +107,7 @@ describe("registration", () => {
       "tasks_max",
       "workdir",
     ]);
-    assert.deepEqual(props("claude_respond"), ["interrupt", "message", "session", "userInitiated"]);
+    assert.deepEqual(props("claude_respond"), ["interrupt", "message", "planVersion", "session", "userInitiated"]);
     assert.deepEqual(props("claude_fg"), ["lines", "session"]);
     assert.deepEqual(props("claude_bg"), ["session"]);
     assert.deepEqual(props("claude_kill"), ["session"]);
@@ -338,6 +338,13 @@ describe("agent tools", () => {
     );
     await api.tool("claude_respond", { session: "-odd", message: "ok" }, {});
     assert.deepEqual(argvOf(), ["respond", "--json", "--", "-odd", "-"]);
+    // A plan answer names the plan it answers: clawunits refuses it once that plan is stale.
+    await api.tool("claude_respond", { session: "planner", message: "approve", planVersion: 2 }, {});
+    assert.deepEqual(argvOf(), ["respond", "--json", "--plan-version=2", "--", "planner", "-"]);
+    assert.equal(stdinOf(), "approve");
+    await assert.rejects(api.tool("claude_respond", { session: "p", message: "approve", planVersion: "two" }, {}), {
+      message: "planVersion must be a number",
+    });
   });
 
   it("claude_respond passes the auto-respond cap's text on as the error", async () => {
@@ -444,6 +451,10 @@ describe("agent tools", () => {
         "   🔗 Claude ID: 550e8400-e29b-41d4-a716-446655440000",
       ].join("\n"),
     );
+    const planning = { ...SESSION, status: "waiting", waitingFor: "plan", planVersion: 2, claudeSessionId: null };
+    fake.setReply("sessions", { stdout: { sessions: [planning], count: 1 } });
+    const waiting = (await api.tool("claude_sessions", {}, ctx)).content[0].text.split("\n");
+    assert.equal(waiting.at(-1), "   ⏳ waiting for plan approval (approve / reject <feedback>): plan v2");
     fake.setReply("sessions", { stdout: { sessions: [], count: 0 } });
     assert.equal((await api.tool("claude_sessions", {}, {})).content[0].text, "No sessions found.");
     assert.deepEqual(argvOf(), ["sessions", "--json"]);
@@ -679,6 +690,12 @@ describe("gateway RPC", () => {
         { id: "s", message: "m", user_initiated: true, agent_id: "a" },
         ["respond", "--json", "--user-initiated", "--agent=a", "--", "s", "-"],
         "m",
+      ],
+      [
+        "claude-code.respond",
+        { session: "s", message: "reject add tests", plan_version: 3 },
+        ["respond", "--json", "--plan-version=3", "--", "s", "-"],
+        "reject add tests",
       ],
       [
         "claude-code.fg",
