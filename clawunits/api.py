@@ -10,19 +10,19 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clawunits import journal, naming
+from clawunits import journal, naming, worktree
 from clawunits.channels import check_channel
 from clawunits.config import PERMISSION_MODES, Settings, load_settings, state_dir
 from clawunits.errors import Forbidden, InvalidInput, LimitReached, NotFound, StateError, SystemdError
 from clawunits.foreground import Foreground
 from clawunits.guards import GuardContext, check_launch
 from clawunits.inbox import inbox_for
-from clawunits.models import SessionRecord, Status, parse_ts
+from clawunits.models import SessionRecord, Status, WorktreeInfo, parse_ts
 from clawunits.records import GAP, TURN_END, shorten, utc_now_iso
 from clawunits.render import render_entry
 from clawunits.sessionenv import session_environment
@@ -58,6 +58,9 @@ class LaunchRequest:
     origin_agent: str | None = None
     run_guards: bool = False
     agent_workspace: str | None = None
+    # Run in a new git worktree on branch clawunits/<name>, cut from ``base`` (default: the current branch).
+    worktree: bool = False
+    base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class RespondResult:
 class KillResult:
     record: SessionRecord
     already_finished: bool
+    # With ``remove_worktree``: whether the session's worktree went, and why (not).
+    worktree: worktree.Removal | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class Service:
         origin = check_channel(req.origin_channel) if req.origin_channel is not None else None
         resumed = self._resolve_resume(req.resume) if req.resume else None
         self._check_resumable(resumed, req.fork)
+        inherited = _inherited_worktree(req, resumed)
         workdir = check_workdir(
             req.workdir or (resumed.workdir if resumed else None) or self.settings.defaultWorkdir or os.getcwd()
         )
@@ -154,6 +160,7 @@ class Service:
             raise InvalidInput("system prompt contains a NUL byte")
         base = naming.validate_name(req.name) if req.name is not None else naming.generate_name(prompt)
         agent = check_agent(req.origin_agent)
+        checkout = self._checkout(req, workdir)
         if req.run_guards:
             ctx = GuardContext(workdir=workdir, agent_id=agent, agent_workspace=req.agent_workspace)
             check_launch(ctx, self.settings, self.environ)
@@ -161,8 +168,15 @@ class Service:
         with self.store.lock("launch"):
             existing = self.store.all()
             self._check_capacity(existing)
-            name = naming.unique_name(base, {r.name for r in existing})
+            taken = {r.name for r in existing}
+            if checkout is not None:
+                taken |= worktree.taken_names(checkout, self.worktree_root)
+            name = naming.unique_name(base, taken)
             session_id = _fresh_id({r.id for r in existing})
+            # Created under the launch lock: two launches cannot pick the same branch or directory.
+            created = worktree.create(checkout, self.worktree_root, name) if checkout else None
+            if checkout is not None and created is not None:
+                workdir = worktree.session_workdir(checkout, created)
             now = utc_now_iso()
             record = SessionRecord(
                 id=session_id,
@@ -188,15 +202,42 @@ class Service:
                 idle_timeout_minutes=float(self.settings.idleTimeoutMinutes),
                 permission_timeout_sec=float(self.settings.permissionTimeoutSec),
                 stall_timeout_sec=float(self.settings.stallTimeoutSec),
+                worktree=created or inherited,
             )
-            self.store.save(record)
+            try:
+                self.store.save(record)
+            except BaseException:
+                if created is not None:
+                    worktree.discard(created)
+                raise
         try:
             self.manager.start(self._unit_spec(record))
         except SystemdError as e:
             why = f"unit did not start: {e.message}"
             self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why, "crash"))
+            if created is not None:
+                # Nothing ran in it: leave no stray worktree or branch behind.
+                worktree.discard(created)
+                self.store.update(record.id, lambda r: r.with_changes(worktree=_removed(r.worktree)))
             raise
         return record
+
+    @property
+    def worktree_root(self) -> Path:
+        return worktree.root_for(self.settings.worktreeDir, self.store.root)
+
+    def _checkout(self, req: LaunchRequest, workdir: str) -> worktree.Checkout | None:
+        """With ``--worktree``: the repository and base the session's worktree is cut from."""
+        if not req.worktree:
+            if req.base is not None:
+                raise InvalidInput("--base needs --worktree")
+            return None
+        if req.resume:
+            raise InvalidInput(
+                "--worktree cannot be combined with --resume",
+                hint="a resumed conversation continues in its session's workdir (its worktree, if it had one)",
+            )
+        return worktree.prepare(workdir, req.base)
 
     def _unit_spec(self, record: SessionRecord) -> UnitSpec:
         fixed = {
@@ -437,9 +478,23 @@ class Service:
         with contextlib.suppress(SystemdError):
             self.manager.kill(record.unit, signal.SIGWINCH, "main")
 
-    def kill(self, ref: str, agent: str | None = None) -> KillResult:
-        """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout."""
+    def kill(self, ref: str, agent: str | None = None, remove_worktree: bool = False) -> KillResult:
+        """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout.
+
+        With ``remove_worktree`` its worktree and branch are removed afterwards if they are merged and clean.
+        """
         record = self.get(ref, agent)
+        if remove_worktree and record.worktree is None:
+            raise InvalidInput(
+                f"session {record.name} [{record.id}] has no worktree", hint="kill it without --remove-worktree"
+            )
+        result = self._kill(record)
+        if not remove_worktree:
+            return result
+        removal = self.remove_worktree(result.record)
+        return KillResult(self.store.load(record.id), result.already_finished, removal)
+
+    def _kill(self, record: SessionRecord) -> KillResult:
         if record.status.is_terminal:
             if record.is_open:
                 # Its task is done; only the process waiting for follow-ups is left to stop.
@@ -471,6 +526,37 @@ class Service:
         except SystemdError as e:
             if e.code != "no-such-unit":
                 raise
+
+    # -- worktrees -------------------------------------------------------------------------------------
+
+    def worktree(self, ref: str) -> tuple[SessionRecord, worktree.WorktreeView]:
+        """The session's worktree: branch, base, status and diff stat against the base."""
+        record = self.get(ref)
+        if record.worktree is None:
+            raise InvalidInput(
+                f"session {record.name} [{record.id}] has no worktree", hint="launch with --worktree to get one"
+            )
+        return record, worktree.inspect(record.worktree)
+
+    def remove_worktree(self, record: SessionRecord) -> worktree.Removal:
+        """Remove a finished session's worktree and branch if merged into the base and clean; else keep them.
+
+        A worktree shared with a resumed session stays while any of them is open.
+        """
+        info = record.worktree
+        if info is None:
+            raise InvalidInput(f"session {record.name} [{record.id}] has no worktree")
+        with self.store.lock("worktrees"):
+            sharing = [r for r in self.store.all() if r.worktree is not None and r.worktree.path == info.path]
+            users = [r for r in self._reconcile(sharing) if r.is_open]
+            if users:
+                names = ", ".join(f"{r.name} [{r.id}]" for r in users)
+                return worktree.Removal(False, f"session {names} still works in {info.path}; kept it")
+            removal = worktree.remove_if_merged(info)
+            if removal.removed:
+                for r in sharing:
+                    self.store.update(r.id, lambda cur: cur.with_changes(worktree=_removed(cur.worktree)))
+            return removal
 
     def wait(self, ref: str, timeout: float | None = None, until: str = "idle", interval: float = 0.2) -> SessionRecord:
         """Block until the session waits for input or has ended (``until="end"``: has ended); returns it."""
@@ -512,6 +598,22 @@ def _check_accepts_messages(record: SessionRecord) -> None:
         raise StateError(
             f"session {record.name} [{record.id}] is single-turn (--multi-turn-disabled); it takes no messages"
         )
+
+
+def _inherited_worktree(req: LaunchRequest, resumed: SessionRecord | None) -> WorktreeInfo | None:
+    """A resumed session in its parent's workdir continues in the parent's worktree (if it has one)."""
+    if resumed is None or resumed.worktree is None or req.workdir:
+        return None
+    if resumed.worktree.removed:
+        raise StateError(
+            f"the worktree of session {resumed.name} [{resumed.id}] was removed (its branch was merged)",
+            hint="give --workdir to resume it in another directory",
+        )
+    return resumed.worktree
+
+
+def _removed(info: WorktreeInfo | None) -> WorktreeInfo | None:
+    return replace(info, removed=True) if info else None
 
 
 def _launching(record: SessionRecord) -> bool:

@@ -67,6 +67,8 @@ class Settings:
     stallTimeoutSec: float = 600
     # The openclaw executable the notifier delivers through.
     openclawPath: str = "openclaw"
+    # Where ``launch --worktree`` creates worktrees (<dir>/<repo>/<session>); empty: <state dir>/worktrees.
+    worktreeDir: str | None = None
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -88,6 +90,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "permissionTimeoutSec": (int, float),
     "stallTimeoutSec": (int, float),
     "openclawPath": (str,),
+    "worktreeDir": (str,),
 }
 
 
@@ -159,5 +162,7 @@ def _check_ranges(s: Settings, source: str) -> None:
             raise ConfigError(f"{source}: {key} must not be negative")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in {**s.env, **s.agentChannels}.items()):
         raise ConfigError(f"{source}: env and agentChannels map strings to strings")
+    if s.worktreeDir and not Path(s.worktreeDir).expanduser().is_absolute():
+        raise ConfigError(f"{source}: worktreeDir must be an absolute path")
     if not all(isinstance(n, str) for n in s.passEnv):
         raise ConfigError(f"{source}: passEnv is a list of variable names")

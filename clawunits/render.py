@@ -7,6 +7,7 @@ from typing import Any
 
 from clawunits import records as R
 from clawunits.models import SessionRecord, Status, parse_ts
+from clawunits.worktree import FileChange, Removal, WorktreeView
 
 RULE = "─" * 60
 WAITING_FOR = {
@@ -44,6 +45,8 @@ def launched(r: SessionRecord) -> str:
         f"  Model: {r.model or 'default'}",
         f"  Prompt: {quoted_prompt(r.prompt, 80)}",
     ]
+    if r.worktree:
+        lines.append(f"  Worktree: branch {r.worktree.branch} from {r.worktree.base}")
     if r.resumed_from:
         lines.append(f"  Resume: {r.resumed_from}" + (" (forked)" if r.forked else ""))
     lines.append(
@@ -66,6 +69,9 @@ def session_entry(r: SessionRecord) -> str:
         f"   📁 {r.workdir}",
         f"   📝 {quoted_prompt(r.prompt, 80)}",
     ]
+    if r.worktree:
+        gone = " (removed)" if r.worktree.removed else ""
+        lines.append(f"   🌿 {r.worktree.branch} from {r.worktree.base}{gone}")
     if r.cost_usd:
         lines.append(f"   💰 ${r.cost_usd:.4f}")
     if r.claude_session_id:
@@ -154,6 +160,52 @@ def killed(r: SessionRecord, already: bool) -> str:
     if already:
         return f"Session {r.name} [{r.id}] is already {r.status.value}. No action needed."
     return f"Session {r.name} [{r.id}] has been terminated."
+
+
+def worktree_removal(removal: Removal) -> str:
+    return f"Worktree {'removed' if removal.removed else 'kept'}: {removal.reason}"
+
+
+def worktree(r: SessionRecord, view: WorktreeView) -> str:
+    """``clawunits worktree``: branch and base, merged or not, commits, changes, diff stat."""
+    info = view.info
+    merged = {True: "merged", False: "not merged", None: "unknown (branch or base gone)"}[view.merged]
+    lines = [
+        f"🌿 {r.name} [{r.id}] — {r.status.value.upper()}",
+        f"   Branch: {info.branch} (from {info.base}; {merged} into {info.base})",
+        f"   Path: {info.path}" + ("" if view.exists else " (removed)"),
+    ]
+    if not view.exists:
+        return "\n".join(lines)
+    lines.append(f"   Commits: {view.ahead} ahead, {view.behind} behind {info.base}")
+    lines += [f"     {sha} {subject}" for sha, subject in view.commits[:10]]
+    if len(view.commits) > 10:
+        lines.append(f"     … {len(view.commits) - 10} more")
+    lines.append("   Status: clean" if view.clean else f"   Status: {len(view.status)} uncommitted change(s)")
+    lines += [f"     {code} {path}" for code, path in view.status[:20]]
+    if len(view.status) > 20:
+        lines.append(f"     … {len(view.status) - 20} more")
+    lines.append(f"   Diff against {info.base} (committed and uncommitted):")
+    lines += _diff_stat(view.files)
+    return "\n".join(lines)
+
+
+def _diff_stat(files: list[FileChange]) -> list[str]:
+    if not files:
+        return ["     (no changes)"]
+    width = min(50, max(len(f.path) for f in files))
+    out = []
+    for f in files[:50]:
+        counts = "Bin" if f.added is None else f"{f.added + (f.deleted or 0):>4} " + "+" * min(f.added, 30)
+        if f.added is not None:
+            counts += "-" * min(f.deleted or 0, 30)
+        out.append(f"     {f.path:<{width}} | {counts}" + (" (new, untracked)" if f.untracked else ""))
+    if len(files) > 50:
+        out.append(f"     … {len(files) - 50} more files")
+    added = sum(f.added or 0 for f in files)
+    deleted = sum(f.deleted or 0 for f in files)
+    out.append(f"     {len(files)} file(s) changed, {added} insertion(s)(+), {deleted} deletion(s)(-)")
+    return out
 
 
 def stats(s: dict[str, Any]) -> str:
