@@ -128,6 +128,7 @@ class Service:
     def launch(self, req: LaunchRequest) -> SessionRecord:
         """Validate, record and start a session unit; returns once the runner process is running."""
         prompt = check_prompt(req.prompt)
+        _check_worktree_options(req)
         origin = check_channel(req.origin_channel) if req.origin_channel is not None else None
         resumed = self._resolve_resume(req.resume) if req.resume else None
         self._check_resumable(resumed, req.fork)
@@ -228,16 +229,7 @@ class Service:
 
     def _checkout(self, req: LaunchRequest, workdir: str) -> worktree.Checkout | None:
         """With ``--worktree``: the repository and base the session's worktree is cut from."""
-        if not req.worktree:
-            if req.base is not None:
-                raise InvalidInput("--base needs --worktree")
-            return None
-        if req.resume:
-            raise InvalidInput(
-                "--worktree cannot be combined with --resume",
-                hint="a resumed conversation continues in its session's workdir (its worktree, if it had one)",
-            )
-        return worktree.prepare(workdir, req.base)
+        return worktree.prepare(workdir, req.base) if req.worktree else None
 
     def _unit_spec(self, record: SessionRecord) -> UnitSpec:
         fixed = {
@@ -597,6 +589,16 @@ def _check_accepts_messages(record: SessionRecord) -> None:
     if not record.multi_turn and record.waiting_for != "permission":
         raise StateError(
             f"session {record.name} [{record.id}] is single-turn (--multi-turn-disabled); it takes no messages"
+        )
+
+
+def _check_worktree_options(req: LaunchRequest) -> None:
+    if req.base is not None and not req.worktree:
+        raise InvalidInput("--base needs --worktree")
+    if req.worktree and req.resume:
+        raise InvalidInput(
+            "--worktree cannot be combined with --resume",
+            hint="a resumed conversation continues in its session's workdir (its worktree, if it had one)",
         )
 
 
