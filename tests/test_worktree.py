@@ -155,7 +155,16 @@ def test_base_branch_subdirectory_and_taken_names(claw: Claw) -> None:
     trees = claw.workdir.parent / "trees"
     configure(claw, worktreeDir=str(trees))
 
-    s = launch(claw, "[[bash: cat feature.py]] read", "--worktree", "--base", "feature", "--name", "taken", workdir=repo / "src")
+    s = launch(
+        claw,
+        "[[bash: cat feature.py]] read",
+        "--worktree",
+        "--base",
+        "feature",
+        "--name",
+        "taken",
+        workdir=repo / "src",
+    )
     tree = s["worktree"]
     assert s["name"] == "taken-2" and tree["branch"] == "clawunits/taken-2" and tree["base"] == "feature"
     assert tree["path"] == str(trees / repo.name / "taken-2")
