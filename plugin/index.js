@@ -27,6 +27,7 @@ export const TOOL_NAMES = [
   "claude_output",
   "claude_sessions",
   "claude_stats",
+  "claude_worktree",
 ];
 export const DEFAULT_RESUME_PROMPT = "Continue where you left off.";
 const PERMISSION_MODES = ["default", "plan", "acceptEdits", "bypassPermissions"];
@@ -116,6 +117,8 @@ export function operations(run) {
         ...opt("agent", p.agent),
         ...flag("guards", p.guards),
         ...opt("agent-workspace", p.guards ? p.agentWorkspace : undefined),
+        ...flag("worktree", p.worktree),
+        ...opt("base", p.base),
         "--",
         "-",
       ];
@@ -153,7 +156,12 @@ export function operations(run) {
     },
     kill(p, signal) {
       required(p.session, "session");
-      return run(["kill", "--json", ...opt("agent", p.agent), "--", String(p.session)], { signal });
+      const args = ["kill", "--json", ...flag("remove-worktree", p.removeWorktree), ...opt("agent", p.agent)];
+      return run([...args, "--", String(p.session)], { signal });
+    },
+    worktree(p, signal) {
+      required(p.session, "session");
+      return run(["worktree", "--json", "--", String(p.session)], { signal });
     },
     output(p, signal) {
       required(p.session, "session");
@@ -228,6 +236,8 @@ function toolSpecs() {
           fork_session: B("With resume_session_id: fork into a new conversation instead of continuing it"),
           multi_turn_disabled: B("Fire-and-forget: the session ends after its first turn (default false)"),
           permission_mode: S("Permission mode (default: the configured permissionMode)", { enum: PERMISSION_MODES }),
+          worktree: B("Work in a new git worktree on branch clawunits/<name>, leaving the checkout untouched"),
+          base: S("With worktree: the branch to start from (default: the workdir's current branch)"),
         },
       },
     },
@@ -278,7 +288,10 @@ function toolSpecs() {
         type: "object",
         additionalProperties: false,
         required: ["session"],
-        properties: { session: SESSION },
+        properties: {
+          session: SESSION,
+          remove_worktree: B("Then remove its worktree and branch if merged into the base and clean (else kept)"),
+        },
       },
     },
     claude_output: {
@@ -309,6 +322,18 @@ function toolSpecs() {
       description: "Usage metrics: sessions by status, total cost, average duration, most expensive session.",
       parameters: { type: "object", additionalProperties: false, properties: {} },
     },
+    claude_worktree: {
+      label: "Claude Code worktree",
+      description:
+        "Show the git worktree of a session launched with worktree: its branch and base, whether it is merged, " +
+        "its commits, uncommitted changes and diff stat against the base (read-only).",
+      parameters: {
+        type: "object",
+        additionalProperties: false,
+        required: ["session"],
+        properties: { session: SESSION },
+      },
+    },
   };
 }
 
@@ -335,6 +360,8 @@ const TOOL_HANDLERS = {
         agent: toolAgent(ctx),
         guards: true,
         agentWorkspace: str(ctx.workspaceDir),
+        worktree: bool(params.worktree),
+        base: str(params.base),
       },
       signal,
     );
@@ -365,7 +392,10 @@ const TOOL_HANDLERS = {
     return { text: data.message, details: data };
   },
   async claude_kill(params, ctx, _config, ops, signal) {
-    const data = await ops.kill({ session: str(params.session), agent: toolAgent(ctx) }, signal);
+    const data = await ops.kill(
+      { session: str(params.session), agent: toolAgent(ctx), removeWorktree: bool(params.remove_worktree) },
+      signal,
+    );
     return { text: data.message, details: data };
   },
   async claude_output(params, _ctx, _config, ops, signal) {
@@ -381,6 +411,10 @@ const TOOL_HANDLERS = {
   },
   async claude_stats(_params, _ctx, _config, ops, signal) {
     const data = await ops.stats({}, signal);
+    return { text: data.display, details: data };
+  },
+  async claude_worktree(params, _ctx, _config, ops, signal) {
+    const data = await ops.worktree({ session: str(params.session) }, signal);
     return { text: data.display, details: data };
   },
 };
@@ -403,23 +437,22 @@ export function createTool(name, ctx, config, ops) {
 // ----------------------------------------------------------------------------------------- chat commands
 
 const USAGE = {
-  claude: "Usage: /claude [--name <name>] <prompt>",
+  claude: "Usage: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
   claude_fg: "Usage: /claude_fg <session>",
-  claude_kill: "Usage: /claude_kill <session>",
+  claude_kill: "Usage: /claude_kill [--remove-worktree] <session>",
+  claude_worktree: "Usage: /claude_worktree <session>",
   claude_respond: "Usage: /claude_respond [--interrupt] <session> <message>",
   claude_resume: "Usage: /claude_resume <session> [prompt] | --list | --fork <session> [prompt]",
 };
 
 const COMMANDS = {
   claude: {
-    description: "Launch a Claude Code session: /claude [--name <name>] <prompt>",
+    description: "Launch a Claude Code session: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
     acceptsArgs: true,
     async run(args, ctx, config, ops) {
-      const m = /^--name\s+(\S+)\s+([\s\S]+)$/.exec(args);
-      const name = m ? m[1] : undefined;
-      const prompt = (m ? m[2] : args).trim();
+      const { prompt, ...options } = launchArgs(args);
       if (!prompt) return USAGE.claude;
-      const data = await ops.launch({ prompt, name, channel: commandChannel(ctx) });
+      const data = await ops.launch({ prompt, ...options, channel: commandChannel(ctx) });
       return launchedText(data, "command");
     },
   },
@@ -448,12 +481,21 @@ const COMMANDS = {
     },
   },
   claude_kill: {
-    description: "Terminate a Claude Code session: /claude_kill <session>",
+    description: "Terminate a Claude Code session: /claude_kill [--remove-worktree] <session>",
+    acceptsArgs: true,
+    async run(args, _ctx, _config, ops) {
+      const m = /^(--remove-worktree\s+)?(\S+)/.exec(args);
+      if (!m || m[2].startsWith("--")) return USAGE.claude_kill;
+      return (await ops.kill({ session: m[2], removeWorktree: Boolean(m[1]) })).message;
+    },
+  },
+  claude_worktree: {
+    description: "Show a Claude Code session's git worktree: /claude_worktree <session>",
     acceptsArgs: true,
     async run(args, _ctx, _config, ops) {
       const session = args.split(/\s+/)[0];
-      if (!session) return USAGE.claude_kill;
-      return (await ops.kill({ session })).message;
+      if (!session) return USAGE.claude_worktree;
+      return (await ops.worktree({ session })).display;
     },
   },
   claude_respond: {
@@ -494,6 +536,20 @@ const COMMANDS = {
   },
 };
 
+/** `/claude` options before the prompt, in any order: `--name <name>`, `--worktree`, `--base <branch>`. */
+function launchArgs(args) {
+  const out = {};
+  let rest = args;
+  for (;;) {
+    const m = /^--(name|base)\s+(\S+)(?:\s+|$)|^--(worktree)(?:\s+|$)/.exec(rest);
+    if (!m) break;
+    if (m[3]) out.worktree = true;
+    else out[m[1]] = m[2];
+    rest = rest.slice(m[0].length);
+  }
+  return { ...out, prompt: rest.trim() };
+}
+
 /** A command's reply; a failure becomes a readable reply too (a command must not crash). */
 export async function runCommand(name, ctx, config, ops) {
   const args = typeof ctx?.args === "string" ? ctx.args.trim() : "";
@@ -528,6 +584,8 @@ const RPC = {
         resume: str(pick(p, "resumeSessionId", "resume_session_id", "resume")),
         fork: bool(pick(p, "forkSession", "fork_session", "fork")),
         agent: agentParam(p),
+        worktree: bool(pick(p, "worktree")),
+        base: str(pick(p, "base")),
       }),
   },
   respond: {
@@ -557,7 +615,16 @@ const RPC = {
   },
   kill: {
     scope: "operator.write",
-    run: (p, ops) => ops.kill({ session: session(p), agent: agentParam(p) }),
+    run: (p, ops) =>
+      ops.kill({
+        session: session(p),
+        agent: agentParam(p),
+        removeWorktree: bool(pick(p, "removeWorktree", "remove_worktree")),
+      }),
+  },
+  worktree: {
+    scope: "operator.read",
+    run: (p, ops) => ops.worktree({ session: session(p) }),
   },
   output: {
     scope: "operator.read",

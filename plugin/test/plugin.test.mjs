@@ -28,6 +28,15 @@ const SESSION = {
   forked: false,
 };
 
+const WORKTREE = {
+  path: "/state/worktrees/app/fix-auth",
+  branch: "clawunits/fix-auth",
+  base: "dev",
+  baseCommit: "0123abcd",
+  repo: "/app",
+  removed: false,
+};
+
 /** A registered plugin (full mode) whose config sync has already run. */
 async function setup(config = baseConfig, registrationMode = "full") {
   resetSyncState();
@@ -43,7 +52,7 @@ const argvOf = () => fake.lastCall().argv;
 const stdinOf = () => fake.lastCall().stdin;
 
 describe("registration", () => {
-  it("registers 8 tools, 8 commands, 9 RPC methods and the config service", async () => {
+  it("registers 9 tools, 9 commands, 10 RPC methods and the config service", async () => {
     const api = await setup();
     assert.deepEqual([...api.tools.keys()], TOOL_NAMES);
     for (const name of TOOL_NAMES) {
@@ -62,6 +71,7 @@ describe("registration", () => {
       "claude_resume",
       "claude_sessions",
       "claude_stats",
+      "claude_worktree",
     ]);
     for (const cmd of api.commands.values()) assert.equal(cmd.requireAuth, true);
     assert.deepEqual([...api.methods.keys()], RPC_METHODS);
@@ -75,8 +85,10 @@ describe("registration", () => {
       "claude-code.resume",
       "claude-code.sessions",
       "claude-code.stats",
+      "claude-code.worktree",
     ]);
     assert.equal(api.methodOptions.get("claude-code.stats").scope, "operator.read");
+    assert.equal(api.methodOptions.get("claude-code.worktree").scope, "operator.read");
     assert.equal(api.methodOptions.get("claude-code.launch").scope, "operator.write");
     assert.deepEqual(
       api.services.map((s) => s.id),
@@ -99,11 +111,14 @@ describe("registration", () => {
       "resume_session_id",
       "system_prompt",
       "workdir",
-    ]);
+      "worktree",
+      "base",
+    ].sort());
     assert.deepEqual(props("claude_respond"), ["interrupt", "message", "session", "userInitiated"]);
     assert.deepEqual(props("claude_fg"), ["lines", "session"]);
     assert.deepEqual(props("claude_bg"), ["session"]);
-    assert.deepEqual(props("claude_kill"), ["session"]);
+    assert.deepEqual(props("claude_kill"), ["remove_worktree", "session"]);
+    assert.deepEqual(props("claude_worktree"), ["session"]);
     assert.deepEqual(props("claude_output"), ["full", "lines", "session"]);
     assert.deepEqual(props("claude_sessions"), ["status"]);
     assert.deepEqual(props("claude_stats"), []);
@@ -441,6 +456,40 @@ describe("agent tools", () => {
     assert.equal(res.content[0].text, "📊 clawunits stats\n...");
     assert.equal(res.details.totalLaunched, 2);
   });
+
+  it("claude_launch in a worktree, claude_worktree, claude_kill with remove_worktree", async () => {
+    const api = await setup();
+    const launched = { ...SESSION, workdir: WORKTREE.path, worktree: WORKTREE };
+    fake.setReply("launch", { stdout: launched });
+    const res = await api.tool("claude_launch", { prompt: "go", worktree: true, base: "dev" }, ctx);
+    assert.deepEqual(argvOf(), [
+      "launch",
+      "--json",
+      "--workdir=/ws/main",
+      "--agent=main",
+      "--guards",
+      "--agent-workspace=/ws/main",
+      "--worktree",
+      "--base=dev",
+      "--",
+      "-",
+    ]);
+    assert.match(res.content[0].text, /\n {2}Worktree: branch clawunits\/fix-auth from dev\n/);
+    await api.tool("claude_launch", { prompt: "go", worktree: false, base: "" }, ctx);
+    assert.ok(!argvOf().includes("--worktree") && !argvOf().some((a) => a.startsWith("--base")));
+
+    fake.setReply("worktree", { stdout: { ...WORKTREE, merged: false, display: "🌿 fix-auth [a1b2c3d4] — RUNNING" } });
+    const view = await api.tool("claude_worktree", { session: "fix-auth" }, ctx);
+    assert.deepEqual(argvOf(), ["worktree", "--json", "--", "fix-auth"]);
+    assert.equal(view.content[0].text, "🌿 fix-auth [a1b2c3d4] — RUNNING");
+    assert.equal(view.details.merged, false);
+
+    const message = "Session fix-auth [a1b2c3d4] has been terminated.\nWorktree kept: branch has 1 commit(s) not merged";
+    fake.setReply("kill", { stdout: { id: "a1b2c3d4", worktree: { removed: false, reason: "..." }, message } });
+    const killed = await api.tool("claude_kill", { session: "fix-auth", remove_worktree: true }, ctx);
+    assert.deepEqual(argvOf(), ["kill", "--json", "--remove-worktree", "--agent=main", "--", "fix-auth"]);
+    assert.equal(killed.content[0].text, message);
+  });
 });
 
 describe("chat commands", () => {
@@ -456,9 +505,41 @@ describe("chat commands", () => {
     assert.equal(stdinOf(), "fix   the\nbug");
   });
 
+  it("/claude --worktree [--base] [--name], /claude_worktree, /claude_kill --remove-worktree", async () => {
+    const api = await setup();
+    fake.setReply("launch", { stdout: { ...SESSION, name: "x", status: "starting", worktree: WORKTREE } });
+    const res = await api.command("claude", "--worktree --base dev --name x fix --it");
+    assert.deepEqual(argvOf(), [
+      "launch",
+      "--json",
+      "--name=x",
+      "--channel=webchat|cli",
+      "--worktree",
+      "--base=dev",
+      "--",
+      "-",
+    ]);
+    assert.equal(stdinOf(), "fix --it");
+    assert.match(res.text, /^Session launched\.\n {2}Name: x\n {2}ID: a1b2c3d4\n {2}Worktree: branch clawunits\/fix-auth /);
+    await api.command("claude", "--name y --worktree go");
+    assert.deepEqual(argvOf(), ["launch", "--json", "--name=y", "--channel=webchat|cli", "--worktree", "--", "-"]);
+    fake.setReply("worktree", { stdout: { display: "🌿 x [a] — RUNNING" } });
+    assert.equal((await api.command("claude_worktree", "x")).text, "🌿 x [a] — RUNNING");
+    assert.deepEqual(argvOf(), ["worktree", "--json", "--", "x"]);
+    fake.setReply("kill", { stdout: { message: "Session x [a] is already completed.\nWorktree removed: ..." } });
+    assert.match((await api.command("claude_kill", "--remove-worktree x")).text, /Worktree removed/);
+    assert.deepEqual(argvOf(), ["kill", "--json", "--remove-worktree", "--", "x"]);
+  });
+
   it("answers usage texts instead of calling the CLI with nothing", async () => {
     const api = await setup();
-    assert.equal((await api.command("claude", "  ")).text, "Usage: /claude [--name <name>] <prompt>");
+    assert.equal(
+      (await api.command("claude", "  ")).text,
+      "Usage: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
+    );
+    assert.match((await api.command("claude", "--worktree")).text, /^Usage: \/claude /);
+    assert.match((await api.command("claude_kill", "--remove-worktree")).text, /^Usage: \/claude_kill/);
+    assert.match((await api.command("claude_worktree", "")).text, /^Usage: \/claude_worktree/);
     assert.match((await api.command("claude_fg", "")).text, /^Usage: \/claude_fg/);
     assert.match((await api.command("claude_kill", "")).text, /^Usage: \/claude_kill/);
     assert.match((await api.command("claude_respond", "only-a-ref")).text, /^Usage: \/claude_respond/);
@@ -656,6 +737,20 @@ describe("gateway RPC", () => {
         ["bg", "--json", "--channel=telegram|5", "--", "s"],
       ],
       ["claude-code.kill", { session: "s" }, ["kill", "--json", "--", "s"]],
+      [
+        "claude-code.kill",
+        { session: "s", removeWorktree: true },
+        ["kill", "--json", "--remove-worktree", "--", "s"],
+      ],
+      ["claude-code.kill", { id: "s", remove_worktree: true }, ["kill", "--json", "--remove-worktree", "--", "s"]],
+      ["claude-code.worktree", { session: "s" }, ["worktree", "--json", "--", "s"]],
+      ["claude-code.worktree", { id: "s" }, ["worktree", "--json", "--", "s"]],
+      [
+        "claude-code.launch",
+        { prompt: "p", workdir: "/repo", worktree: true, base: "main" },
+        ["launch", "--json", "--workdir=/repo", "--worktree", "--base=main", "--", "-"],
+        "p",
+      ],
       ["claude-code.kill", { id: "s", agentId: "main" }, ["kill", "--json", "--agent=main", "--", "s"]],
       ["claude-code.output", { session: "s", lines: 7 }, ["output", "--json", "--lines=7", "--", "s"]],
       ["claude-code.output", { id: "s", full: true }, ["output", "--json", "--full", "--", "s"]],
