@@ -28,6 +28,7 @@ stopTimeoutSec = 30
 permissionTimeoutSec = 45
 stallTimeoutSec = 120.5
 openclawPath = "/opt/openclaw/bin/openclaw"
+worktreeDir = "/srv/worktrees"
 """
 
 
@@ -77,6 +78,7 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         permissionTimeoutSec=45,
         stallTimeoutSec=120.5,
         openclawPath="/opt/openclaw/bin/openclaw",
+        worktreeDir="/srv/worktrees",
     )
     # The file above really sets every option there is: a new option needs a line here.
     for f in dataclasses.fields(Settings):
