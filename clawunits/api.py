@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clawunits import journal, naming, worktree
+from clawunits import journal, naming
+from clawunits import worktree as worktrees
 from clawunits.channels import check_channel
 from clawunits.config import PERMISSION_MODES, Settings, load_settings, state_dir
 from clawunits.errors import Forbidden, InvalidInput, LimitReached, NotFound, StateError, SystemdError
@@ -75,7 +76,7 @@ class KillResult:
     record: SessionRecord
     already_finished: bool
     # With ``remove_worktree``: whether the session's worktree went, and why (not).
-    worktree: worktree.Removal | None = None
+    worktree: worktrees.Removal | None = None
 
 
 @dataclass(frozen=True)
@@ -171,13 +172,13 @@ class Service:
             self._check_capacity(existing)
             taken = {r.name for r in existing}
             if checkout is not None:
-                taken |= worktree.taken_names(checkout, self.worktree_root)
+                taken |= worktrees.taken_names(checkout, self.worktree_root)
             name = naming.unique_name(base, taken)
             session_id = _fresh_id({r.id for r in existing})
             # Created under the launch lock: two launches cannot pick the same branch or directory.
-            created = worktree.create(checkout, self.worktree_root, name) if checkout else None
+            created = worktrees.create(checkout, self.worktree_root, name) if checkout else None
             if checkout is not None and created is not None:
-                workdir = worktree.session_workdir(checkout, created)
+                workdir = worktrees.session_workdir(checkout, created)
             now = utc_now_iso()
             record = SessionRecord(
                 id=session_id,
@@ -209,7 +210,7 @@ class Service:
                 self.store.save(record)
             except BaseException:
                 if created is not None:
-                    worktree.discard(created)
+                    worktrees.discard(created)
                 raise
         try:
             self.manager.start(self._unit_spec(record))
@@ -218,18 +219,18 @@ class Service:
             self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why, "crash"))
             if created is not None:
                 # Nothing ran in it: leave no stray worktree or branch behind.
-                worktree.discard(created)
+                worktrees.discard(created)
                 self.store.update(record.id, lambda r: r.with_changes(worktree=_removed(r.worktree)))
             raise
         return record
 
     @property
     def worktree_root(self) -> Path:
-        return worktree.root_for(self.settings.worktreeDir, self.store.root)
+        return worktrees.root_for(self.settings.worktreeDir, self.store.root)
 
-    def _checkout(self, req: LaunchRequest, workdir: str) -> worktree.Checkout | None:
+    def _checkout(self, req: LaunchRequest, workdir: str) -> worktrees.Checkout | None:
         """With ``--worktree``: the repository and base the session's worktree is cut from."""
-        return worktree.prepare(workdir, req.base) if req.worktree else None
+        return worktrees.prepare(workdir, req.base) if req.worktree else None
 
     def _unit_spec(self, record: SessionRecord) -> UnitSpec:
         fixed = {
@@ -521,16 +522,16 @@ class Service:
 
     # -- worktrees -------------------------------------------------------------------------------------
 
-    def worktree(self, ref: str) -> tuple[SessionRecord, worktree.WorktreeView]:
+    def worktree(self, ref: str) -> tuple[SessionRecord, worktrees.WorktreeView]:
         """The session's worktree: branch, base, status and diff stat against the base."""
         record = self.get(ref)
         if record.worktree is None:
             raise InvalidInput(
                 f"session {record.name} [{record.id}] has no worktree", hint="launch with --worktree to get one"
             )
-        return record, worktree.inspect(record.worktree)
+        return record, worktrees.inspect(record.worktree)
 
-    def remove_worktree(self, record: SessionRecord) -> worktree.Removal:
+    def remove_worktree(self, record: SessionRecord) -> worktrees.Removal:
         """Remove a finished session's worktree and branch if merged into the base and clean; else keep them.
 
         A worktree shared with a resumed session stays while any of them is open.
@@ -543,8 +544,8 @@ class Service:
             users = [r for r in self._reconcile(sharing) if r.is_open]
             if users:
                 names = ", ".join(f"{r.name} [{r.id}]" for r in users)
-                return worktree.Removal(False, f"session {names} still works in {info.path}; kept it")
-            removal = worktree.remove_if_merged(info)
+                return worktrees.Removal(False, f"session {names} still works in {info.path}; kept it")
+            removal = worktrees.remove_if_merged(info)
             if removal.removed:
                 for r in sharing:
                     self.store.update(r.id, lambda cur: cur.with_changes(worktree=_removed(cur.worktree)))

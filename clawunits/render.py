@@ -7,7 +7,7 @@ from typing import Any
 
 from clawunits import records as R
 from clawunits.models import SessionRecord, Status, parse_ts
-from clawunits.worktree import FileChange, Removal, WorktreeView
+from clawunits.worktree import Removal, WorktreeView
 
 RULE = "─" * 60
 WAITING_FOR = {
@@ -181,16 +181,17 @@ def worktree(r: SessionRecord, view: WorktreeView) -> str:
     lines += [f"     {sha} {subject}" for sha, subject in view.commits[:10]]
     if len(view.commits) > 10:
         lines.append(f"     … {len(view.commits) - 10} more")
-    lines.append("   Status: clean" if view.clean else f"   Status: {len(view.status)} uncommitted change(s)")
+    lines.append("   Status: clean" if view.clean else f"   Status: {view.status_count} uncommitted change(s)")
     lines += [f"     {code} {path}" for code, path in view.status[:20]]
-    if len(view.status) > 20:
-        lines.append(f"     … {len(view.status) - 20} more")
+    if view.status_count > 20:
+        lines.append(f"     … {view.status_count - 20} more")
     lines.append(f"   Diff against {info.base} (committed and uncommitted):")
-    lines += _diff_stat(view.files)
+    lines += _diff_stat(view)
     return "\n".join(lines)
 
 
-def _diff_stat(files: list[FileChange]) -> list[str]:
+def _diff_stat(view: WorktreeView) -> list[str]:
+    files = view.files
     if not files:
         return ["     (no changes)"]
     width = min(50, max(len(f.path) for f in files))
@@ -200,11 +201,11 @@ def _diff_stat(files: list[FileChange]) -> list[str]:
         if f.added is not None:
             counts += "-" * min(f.deleted or 0, 30)
         out.append(f"     {f.path:<{width}} | {counts}" + (" (new, untracked)" if f.untracked else ""))
-    if len(files) > 50:
-        out.append(f"     … {len(files) - 50} more files")
-    added = sum(f.added or 0 for f in files)
-    deleted = sum(f.deleted or 0 for f in files)
-    out.append(f"     {len(files)} file(s) changed, {added} insertion(s)(+), {deleted} deletion(s)(-)")
+    if view.file_count > 50:
+        out.append(f"     … {view.file_count - 50} more files")
+    out.append(
+        f"     {view.file_count} file(s) changed, {view.insertions} insertion(s)(+), {view.deletions} deletion(s)(-)"
+    )
     return out
 
 

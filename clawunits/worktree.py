@@ -21,6 +21,7 @@ BRANCH_PREFIX = "clawunits/"
 GIT_TIMEOUT_SEC = 120.0
 # Untracked files larger than this are listed without counting their lines.
 MAX_COUNTED_BYTES = 8 * 1024 * 1024
+# Commits, status entries and files listed at most (the counts and totals cover all of them).
 MAX_LISTED = 200
 # Variables that would point git at another repository, index or work tree than the one given.
 _GIT_LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
@@ -67,11 +68,15 @@ class WorktreeView:
     behind: int = 0
     commits: list[tuple[str, str]] = field(default_factory=list)
     status: list[tuple[str, str]] = field(default_factory=list)
+    status_count: int = 0
     files: list[FileChange] = field(default_factory=list)
+    file_count: int = 0
+    insertions: int = 0
+    deletions: int = 0
 
     @property
     def clean(self) -> bool:
-        return not self.status
+        return self.status_count == 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,11 +89,12 @@ class WorktreeView:
             "behind": self.behind,
             "commits": [{"sha": sha, "subject": subject} for sha, subject in self.commits],
             "status": [{"code": code, "path": path} for code, path in self.status],
+            "statusCount": self.status_count,
             "diffStat": {
                 "files": [f.to_json() for f in self.files],
-                "fileCount": len(self.files),
-                "insertions": sum(f.added or 0 for f in self.files),
-                "deletions": sum(f.deleted or 0 for f in self.files),
+                "fileCount": self.file_count,
+                "insertions": self.insertions,
+                "deletions": self.deletions,
             },
         }
 
@@ -244,6 +250,8 @@ def inspect(info: WorktreeInfo) -> WorktreeView:
     log = git(where, "log", "--format=%h%x09%s", f"-{MAX_LISTED}", f"{base or info.base_commit}..HEAD").stdout
     commits = [tuple(line.split("\t", 1)) for line in log.splitlines() if "\t" in line]
     fork_point = git(where, "merge-base", base, "HEAD", check=False).stdout.strip() if base else ""
+    status = _status(where)
+    files = _diff_stat(where, fork_point or info.base_commit)
     return WorktreeView(
         info=info,
         exists=True,
@@ -252,8 +260,12 @@ def inspect(info: WorktreeInfo) -> WorktreeView:
         ahead=ahead,
         behind=behind,
         commits=[(c[0], c[1]) for c in commits],
-        status=_status(where),
-        files=_diff_stat(where, fork_point or info.base_commit),
+        status=status[:MAX_LISTED],
+        status_count=len(status),
+        files=files[:MAX_LISTED],
+        file_count=len(files),
+        insertions=sum(f.added or 0 for f in files),
+        deletions=sum(f.deleted or 0 for f in files),
     )
 
 
@@ -295,7 +307,9 @@ def _diff_stat(cwd: str, against: str) -> list[FileChange]:
             files.append(FileChange(path, _int(added), _int(deleted)))
     untracked = git(cwd, "ls-files", "--others", "--exclude-standard", "-z").stdout
     for path in filter(None, untracked.split("\0")):
-        files.append(FileChange(path, _count_lines(Path(cwd) / path), 0, untracked=True))
+        # Lines are counted for the files that are listed; reading thousands of new files is not worth it.
+        lines = _count_lines(Path(cwd) / path) if len(files) < MAX_LISTED else None
+        files.append(FileChange(path, lines, 0, untracked=True))
     return files
 
 

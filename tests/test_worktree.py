@@ -176,6 +176,20 @@ def test_base_branch_subdirectory_and_taken_names(claw: Claw) -> None:
     view = claw.json("worktree", s["id"])
     assert view["clean"] is True and view["ahead"] == 0 and view["diffStat"]["fileCount"] == 0
 
+    # Many changes: the lists stop at 200 entries, the counts and totals cover all.
+    scratch = Path(tree["path"]) / "scratch"
+    scratch.mkdir()
+    for i in range(205):
+        (scratch / f"f{i:03}.txt").write_text("x\n")
+    view = claw.json("worktree", s["id"])
+    assert view["statusCount"] == 205 and len(view["status"]) == 200
+    assert view["diffStat"]["fileCount"] == 205 and len(view["diffStat"]["files"]) == 200
+    assert view["diffStat"]["insertions"] == 200  # lines are counted for the listed files
+    assert "205 uncommitted change(s)" in view["display"] and "… 155 more files" in view["display"]
+    for f in scratch.iterdir():
+        f.unlink()
+    scratch.rmdir()
+
     # A branch with no work of its own is merged: kill --remove-worktree stops the session and removes it.
     removed = claw.json("kill", s["id"], "--remove-worktree")
     assert removed["worktree"]["removed"] is True and not Path(tree["path"]).exists()
