@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import Claw
+from conftest import Claw, wait_until
+from notifier_harness import configure as configure_notifier
+from notifier_harness import running_notifier
 from test_gc_stats import age
 
 # Commits made by the tests work on a machine with no git identity configured.
@@ -286,3 +288,17 @@ def test_gc_removes_merged_worktrees_of_old_sessions_and_keeps_unmerged_work(cla
 def test_worktree_dir_must_be_absolute(claw: Claw) -> None:
     configure(claw, worktreeDir="trees")
     assert fails(claw, "config", "show", code=2).endswith("worktreeDir must be an absolute path")
+
+
+def test_notifications_of_a_worktree_session_are_routed_by_the_directory_it_was_launched_for(claw: Claw) -> None:
+    repo = make_repo(claw.workdir / "proj")
+    rec = configure_notifier(
+        claw, passEnv=["PYTHONPATH"], agentChannels={str(repo): "discord|proj"}, fallbackChannel="telegram|999"
+    )
+    with running_notifier(claw, rec) as n:
+        s = launch(claw, "[[text: done]] x", "--worktree", "--name", "routed", "--multi-turn-disabled", workdir=repo)
+        assert not s["workdir"].startswith(str(repo))  # the worktree is elsewhere
+        wait_until(lambda: len([c for c in rec.sends() if "[routed]" in c.text]) >= 2, what="launched + completed")
+        n.settle(s["unit"])
+    mine = [c for c in rec.sends() if "[routed]" in c.text]
+    assert len(mine) == 2 and {(c.channel, c.target) for c in mine} == {("discord", "proj")}
