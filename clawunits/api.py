@@ -10,12 +10,13 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from clawunits import journal, naming, plans
+from clawunits import worktree as worktrees
 from clawunits.channels import check_channel
 from clawunits.config import PERMISSION_MODES, Settings, load_settings, session_limits, state_dir
 from clawunits.errors import Forbidden, InvalidInput, LimitReached, NotFound, StateError, SystemdError
@@ -23,7 +24,7 @@ from clawunits.foreground import Foreground
 from clawunits.guards import GuardContext, check_launch
 from clawunits.inbox import inbox_for
 from clawunits.limits import SESSION_SLICE, Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
-from clawunits.models import SessionRecord, Status, parse_ts
+from clawunits.models import SessionRecord, Status, WorktreeInfo, parse_ts
 from clawunits.records import GAP, TURN_END, is_secret_name, shorten, utc_now_iso
 from clawunits.render import render_entry
 from clawunits.sessionenv import session_environment
@@ -64,6 +65,9 @@ class LaunchRequest:
     cpu_quota: str | None = None
     tasks_max: str | None = None
     runtime_max: str | None = None
+    # Run in a new git worktree on branch clawunits/<name>, cut from ``base`` (default: the current branch).
+    worktree: bool = False
+    base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class RespondResult:
 class KillResult:
     record: SessionRecord
     already_finished: bool
+    # With ``remove_worktree``: whether the session's worktree went, and why (not).
+    worktree: worktrees.Removal | None = None
 
 
 @dataclass(frozen=True)
@@ -169,9 +175,11 @@ class Service:
     def launch(self, req: LaunchRequest) -> SessionRecord:
         """Validate, record and start a session unit; returns once the runner process is running."""
         prompt = check_prompt(req.prompt)
+        _check_worktree_options(req)
         origin = check_channel(req.origin_channel) if req.origin_channel is not None else None
         resumed = self._resolve_resume(req.resume) if req.resume else None
         self._check_resumable(resumed, req.fork)
+        inherited = _inherited_worktree(req, resumed)
         workdir = check_workdir(
             req.workdir or (resumed.workdir if resumed else None) or self.settings.defaultWorkdir or os.getcwd()
         )
@@ -201,6 +209,7 @@ class Service:
         base = naming.validate_name(req.name) if req.name is not None else naming.generate_name(prompt)
         agent = check_agent(req.origin_agent)
         limits = self._limits(req, resumed)
+        checkout = self._checkout(req, workdir)
         if req.run_guards:
             ctx = GuardContext(workdir=workdir, agent_id=agent, agent_workspace=req.agent_workspace)
             check_launch(ctx, self.settings, self.environ)
@@ -208,8 +217,15 @@ class Service:
         with self.store.lock("launch"):
             existing = self.store.all()
             self._check_capacity(existing)
-            name = naming.unique_name(base, {r.name for r in existing})
+            taken = {r.name for r in existing}
+            if checkout is not None:
+                taken |= worktrees.taken_names(checkout, self.worktree_root)
+            name = naming.unique_name(base, taken)
             session_id = _fresh_id({r.id for r in existing})
+            # Created under the launch lock: two launches cannot pick the same branch or directory.
+            created = worktrees.create(checkout, self.worktree_root, name) if checkout else None
+            if checkout is not None and created is not None:
+                workdir = worktrees.session_workdir(checkout, created)
             now = utc_now_iso()
             record = SessionRecord(
                 id=session_id,
@@ -246,13 +262,23 @@ class Service:
                     for k, v in session_environment(self.environ, self.settings, {}).items()
                     if not is_secret_name(k)
                 },
+                worktree=created or inherited,
             )
-            self.store.save(record)
+            try:
+                self.store.save(record)
+            except BaseException:
+                if created is not None:
+                    worktrees.discard(created)
+                raise
         try:
             self.manager.start(self._unit_spec(record))
         except SystemdError as e:
             why = f"unit did not start: {e.message}"
             self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why, "crash"))
+            if created is not None:
+                # Nothing ran in it: leave no stray worktree or branch behind.
+                worktrees.discard(created)
+                self.store.update(record.id, lambda r: r.with_changes(worktree=_removed(r.worktree)))
             raise
         return record
 
@@ -265,6 +291,14 @@ class Service:
             tasks_max=parse_tasks(req.tasks_max) if req.tasks_max is not None else base.tasks_max,
             runtime_max_sec=parse_duration(req.runtime_max) if req.runtime_max is not None else base.runtime_max_sec,
         )
+
+    @property
+    def worktree_root(self) -> Path:
+        return worktrees.root_for(self.settings.worktreeDir, self.store.root)
+
+    def _checkout(self, req: LaunchRequest, workdir: str) -> worktrees.Checkout | None:
+        """With ``--worktree``: the repository and base the session's worktree is cut from."""
+        return worktrees.prepare(workdir, req.base) if req.worktree else None
 
     def _unit_spec(self, record: SessionRecord) -> UnitSpec:
         fixed = {
@@ -534,9 +568,23 @@ class Service:
         with contextlib.suppress(SystemdError):
             self.manager.kill(record.unit, signal.SIGWINCH, "main")
 
-    def kill(self, ref: str, agent: str | None = None) -> KillResult:
-        """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout."""
+    def kill(self, ref: str, agent: str | None = None, remove_worktree: bool = False) -> KillResult:
+        """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout.
+
+        With ``remove_worktree`` its worktree and branch are removed afterwards if they are merged and clean.
+        """
         record = self.get(ref, agent)
+        if remove_worktree and record.worktree is None:
+            raise InvalidInput(
+                f"session {record.name} [{record.id}] has no worktree", hint="kill it without --remove-worktree"
+            )
+        result = self._kill(record)
+        if not remove_worktree:
+            return result
+        removal = self.remove_worktree(result.record)
+        return KillResult(self.store.load(record.id), result.already_finished, removal)
+
+    def _kill(self, record: SessionRecord) -> KillResult:
         if record.status is Status.INTERRUPTED:
             # Nothing runs; killing it means: do not recover it.
             def down(r: SessionRecord) -> SessionRecord | None:
@@ -663,6 +711,37 @@ class Service:
                 raise SystemdError(f"unit {unit} of the interrupted session is still loaded after {timeout:g}s")
             time.sleep(0.05)
 
+    # -- worktrees -------------------------------------------------------------------------------------
+
+    def worktree(self, ref: str) -> tuple[SessionRecord, worktrees.WorktreeView]:
+        """The session's worktree: branch, base, status and diff stat against the base."""
+        record = self.get(ref)
+        if record.worktree is None:
+            raise InvalidInput(
+                f"session {record.name} [{record.id}] has no worktree", hint="launch with --worktree to get one"
+            )
+        return record, worktrees.inspect(record.worktree)
+
+    def remove_worktree(self, record: SessionRecord) -> worktrees.Removal:
+        """Remove a finished session's worktree and branch if merged into the base and clean; else keep them.
+
+        A worktree shared with a resumed session stays while any of them is open.
+        """
+        info = record.worktree
+        if info is None:
+            raise InvalidInput(f"session {record.name} [{record.id}] has no worktree")
+        with self.store.lock("worktrees"):
+            sharing = [r for r in self.store.all() if r.worktree is not None and r.worktree.path == info.path]
+            users = [r for r in self._reconcile(sharing) if r.is_open]
+            if users:
+                names = ", ".join(f"{r.name} [{r.id}]" for r in users)
+                return worktrees.Removal(False, f"session {names} still works in {info.path}; kept it")
+            removal = worktrees.remove_if_merged(info)
+            if removal.removed:
+                for r in sharing:
+                    self.store.update(r.id, lambda cur: cur.with_changes(worktree=_removed(cur.worktree)))
+            return removal
+
     def wait(self, ref: str, timeout: float | None = None, until: str = "idle", interval: float = 0.2) -> SessionRecord:
         """Block until the session waits for input or has ended (``until="end"``: has ended); returns it."""
         if until not in ("idle", "end"):
@@ -741,6 +820,32 @@ def _check_accepts_messages(record: SessionRecord) -> None:
         raise StateError(
             f"session {record.name} [{record.id}] is single-turn (--multi-turn-disabled); it takes no messages"
         )
+
+
+def _check_worktree_options(req: LaunchRequest) -> None:
+    if req.base is not None and not req.worktree:
+        raise InvalidInput("--base needs --worktree")
+    if req.worktree and req.resume:
+        raise InvalidInput(
+            "--worktree cannot be combined with --resume",
+            hint="a resumed conversation continues in its session's workdir (its worktree, if it had one)",
+        )
+
+
+def _inherited_worktree(req: LaunchRequest, resumed: SessionRecord | None) -> WorktreeInfo | None:
+    """A resumed session in its parent's workdir continues in the parent's worktree (if it has one)."""
+    if resumed is None or resumed.worktree is None or req.workdir:
+        return None
+    if resumed.worktree.removed:
+        raise StateError(
+            f"the worktree of session {resumed.name} [{resumed.id}] was removed (its branch was merged)",
+            hint="give --workdir to resume it in another directory",
+        )
+    return resumed.worktree
+
+
+def _removed(info: WorktreeInfo | None) -> WorktreeInfo | None:
+    return replace(info, removed=True) if info else None
 
 
 def _launching(record: SessionRecord) -> bool:

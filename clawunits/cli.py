@@ -71,6 +71,8 @@ def cli() -> None:
 @click.option("--cpu-quota", help="CPU limit, e.g. 150% for 1.5 CPUs (default: config cpuQuota, 200%).")
 @click.option("--tasks-max", help="Process and thread limit (default: config tasksMax, 1024).")
 @click.option("--runtime-max", help="Stop the session after this long, e.g. 2h (default: config runtimeMax, 24h).")
+@click.option("--worktree", is_flag=True, help="Run in a new git worktree on branch clawunits/<name>.")
+@click.option("--base", help="With --worktree: the branch to start from (default: the current branch).")
 @json_option
 @click.pass_context
 def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: bool, **opts: Any) -> None:
@@ -103,6 +105,8 @@ def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: 
             cpu_quota=opts["cpu_quota"],
             tasks_max=opts["tasks_max"],
             runtime_max=opts["runtime_max"],
+            worktree=opts["worktree"],
+            base=opts["base"],
         )
     )
     _emit(as_json, record.to_json(), render.launched(record))
@@ -166,24 +170,43 @@ def output(ctx: click.Context, session: str, lines: int, full: bool, as_json: bo
 
 @cli.command()
 @click.argument("session")
+@click.option(
+    "--remove-worktree", is_flag=True, help="Then remove its worktree and branch, if merged into the base and clean."
+)
 @agent_option
 @json_option
 @click.pass_context
-def kill(ctx: click.Context, session: str, agent: str | None, as_json: bool) -> None:
+def kill(ctx: click.Context, session: str, remove_worktree: bool, agent: str | None, as_json: bool) -> None:
     """Terminate a session and every process it started."""
     from clawunits import render
 
-    res = _service(ctx).kill(session, agent=agent)
+    res = _service(ctx).kill(session, agent=agent, remove_worktree=remove_worktree)
     r = res.record
     text = render.killed(r, res.already_finished)
-    data = {
+    data: dict[str, Any] = {
         "id": r.id,
         "name": r.name,
         "status": r.status.value,
         "alreadyFinished": res.already_finished,
-        "message": text,
     }
+    if res.worktree is not None:
+        text += "\n" + render.worktree_removal(res.worktree)
+        data["worktree"] = res.worktree.to_json()
+    data["message"] = text
     _emit(as_json, data, text)
+
+
+@cli.command()
+@click.argument("session")
+@json_option
+@click.pass_context
+def worktree(ctx: click.Context, session: str, as_json: bool) -> None:
+    """Show a session's worktree: branch, base, status, and the diff stat against the base."""
+    from clawunits import render
+
+    record, view = _service(ctx).worktree(session)
+    text = render.worktree(record, view)
+    _emit(as_json, {"id": record.id, "name": record.name, **view.to_json(), "display": text}, text)
 
 
 @cli.command()
@@ -417,8 +440,9 @@ def gc(ctx: click.Context, as_json: bool) -> None:
     report = collect(_service(ctx))
     text = (
         f"archived {len(report.archived)} session(s), reset {len(report.units_reset)} unit(s), "
-        f"deleted {len(report.deleted)} session(s)"
+        f"deleted {len(report.deleted)} session(s), removed {len(report.worktrees_removed)} worktree(s)"
     )
+    text += "".join(f"\nkept the worktree of {sid}: {why}" for sid, why in report.worktrees_kept.items())
     _emit(as_json, report.to_json(), text)
 
 

@@ -79,6 +79,8 @@ class Settings:
     runtimeMax: int | float | str = "24h"
     # clawunits-recover.service (`clawunits recover --boot`) resumes sessions a shutdown interrupted.
     recoverOnBoot: bool = True
+    # Where ``launch --worktree`` creates worktrees (<dir>/<repo>/<session>); empty: <state dir>/worktrees.
+    worktreeDir: str | None = None
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -106,6 +108,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "tasksMax": (int, str),
     "runtimeMax": (str, int, float),
     "recoverOnBoot": (bool,),
+    "worktreeDir": (str,),
 }
 
 
@@ -179,6 +182,8 @@ def _check_ranges(s: Settings, source: str) -> None:
             raise ConfigError(f"{source}: {key} must not be negative")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in {**s.env, **s.agentChannels}.items()):
         raise ConfigError(f"{source}: env and agentChannels map strings to strings")
+    if s.worktreeDir and not Path(s.worktreeDir).expanduser().is_absolute():
+        raise ConfigError(f"{source}: worktreeDir must be an absolute path")
     if not all(isinstance(n, str) for n in s.passEnv):
         raise ConfigError(f"{source}: passEnv is a list of variable names")
     try:

@@ -84,3 +84,10 @@ class StoreError(ClawunitsError):
 
     exit_code = 7
     code = "store"
+
+
+class GitError(ClawunitsError):
+    """git is missing or failed on a repository clawunits manages a worktree in."""
+
+    exit_code = 10
+    code = "git"

@@ -1,8 +1,10 @@
 """Garbage collection (``clawunits gc``, run every 5 minutes by ``clawunits-gc.timer``).
 
 Sessions finished more than an hour ago leave the default listing and their units are reset (their journal
-stays). Of the finished sessions, the newest ``maxPersistedSessions`` stay resumable; older ones are deleted
-with their inbox, after their numbers went into the statistics archive.
+stays); their worktrees (``launch --worktree``) are removed if merged into their base and clean, else kept.
+Of the finished sessions, the newest ``maxPersistedSessions`` stay resumable; older ones are deleted with
+their inbox, after their numbers went into the statistics archive. A session whose worktree was kept is not
+deleted: its record is how the unmerged work is found.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from clawunits.api import Service
-from clawunits.errors import SystemdError
+from clawunits.errors import ClawunitsError, SystemdError
 from clawunits.foreground import Foreground
 from clawunits.models import SessionRecord, Status, parse_ts
 from clawunits.stats import archive_sessions
@@ -27,13 +30,18 @@ class GcReport:
     units_reset: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     temp_files_removed: list[str] = field(default_factory=list)
+    worktrees_removed: list[str] = field(default_factory=list)
+    # Session id → why its worktree stays (unmerged commits, uncommitted changes, ...).
+    worktrees_kept: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, list[str]]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "archived": self.archived,
             "unitsReset": self.units_reset,
             "deleted": self.deleted,
             "tempFilesRemoved": self.temp_files_removed,
+            "worktreesRemoved": self.worktrees_removed,
+            "worktreesKept": self.worktrees_kept,
         }
 
 
@@ -53,9 +61,10 @@ def collect(service: Service, archive_after_sec: float = ARCHIVE_AFTER_SEC, now:
         if not r.archived:
             service.store.update(r.id, lambda rec: rec.with_changes(archived=True))
             report.archived.append(r.id)
+        _collect_worktree(service, r, report)
     keep = service.settings.maxPersistedSessions
     finished.sort(key=lambda r: r.completed_at or r.created_at, reverse=True)
-    doomed = finished[keep:]
+    doomed = [r for r in finished[keep:] if not _has_worktree(service, r)]
     if doomed:
         archive_sessions(service.store.root, doomed)
         for r in doomed:
@@ -63,6 +72,26 @@ def collect(service: Service, archive_after_sec: float = ARCHIVE_AFTER_SEC, now:
             report.deleted.append(r.id)
     report.temp_files_removed = [str(p) for p in sweep_temp_files(service.store.root)]
     return report
+
+
+def _collect_worktree(service: Service, r: SessionRecord, report: GcReport) -> None:
+    current = service.store.load(r.id)
+    if current.worktree is None or current.worktree.removed:
+        return
+    try:
+        removal = service.remove_worktree(current)
+    except ClawunitsError as e:
+        report.worktrees_kept[r.id] = e.message
+        return
+    if removal.removed:
+        report.worktrees_removed.append(r.id)
+    else:
+        report.worktrees_kept[r.id] = removal.reason
+
+
+def _has_worktree(service: Service, r: SessionRecord) -> bool:
+    info = service.store.load(r.id).worktree
+    return info is not None and not info.removed
 
 
 def _reset_unit(service: Service, r: SessionRecord) -> bool:

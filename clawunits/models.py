@@ -45,6 +45,30 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
+class WorktreeInfo:
+    """The git worktree a session runs in (``launch --worktree``): its own branch, cut from ``base``."""
+
+    path: str
+    branch: str
+    base: str
+    # The commit the branch was cut from: a failed launch deletes the branch only while it still points here.
+    base_commit: str
+    # The workdir given at launch, in the original checkout: git commands and notification routing use it.
+    repo: str
+    removed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "branch": self.branch,
+            "base": self.base,
+            "baseCommit": self.base_commit,
+            "repo": self.repo,
+            "removed": self.removed,
+        }
+
+
+@dataclass(frozen=True)
 class SessionRecord:
     """One session as persisted (TOML, one file each). Timestamps are ISO 8601 UTC strings."""
 
@@ -107,6 +131,7 @@ class SessionRecord:
     # The unit's environment (without clawunits' own variables), so a recovered session runs as it did,
     # whoever runs `recover`. Never shown by the API: it may hold credentials (the file is 0600).
     environment: dict[str, str] = field(default_factory=dict)
+    worktree: WorktreeInfo | None = None
     schema: int = SCHEMA_VERSION
 
     @property
@@ -124,6 +149,11 @@ class SessionRecord:
         up, ``waiting_for`` "input", until a follow-up arrives or the idle timeout closes it.
         """
         return not self.status.is_terminal or (self.status is Status.COMPLETED and self.waiting_for == "input")
+
+    @property
+    def launch_dir(self) -> str:
+        """The directory the session was launched for: the original checkout of a worktree session."""
+        return self.worktree.repo if self.worktree else self.workdir
 
     @property
     def duration_ms(self) -> int | None:
@@ -146,6 +176,9 @@ class SessionRecord:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["status"] = Status(values.get("status", Status.STARTING))
+        if isinstance(values.get("worktree"), dict):
+            known_wt = {f.name for f in fields(WorktreeInfo)}
+            values["worktree"] = WorktreeInfo(**{k: v for k, v in values["worktree"].items() if k in known_wt})
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -192,6 +225,7 @@ class SessionRecord:
             "interruptedAt": self.interrupted_at,
             "recoveries": self.recoveries,
             "recoveredAt": self.recovered_at,
+            "worktree": self.worktree.to_json() if self.worktree else None,
         }
 
 

@@ -389,7 +389,7 @@ class Notifier:
     # -- level 1 and wake events -----------------------------------------------------------------------
 
     def _notify(self, s: SessionRecord, key: str, text: str) -> None:
-        r = route(s.origin_channel, s.workdir, self.settings.agentChannels, self.settings.fallbackChannel)
+        r = route(s.origin_channel, s.launch_dir, self.settings.agentChannels, self.settings.fallbackChannel)
         if r.channel is None:
             if not self.outbox.known(key):
                 log.warning("session %s [%s]: notification not routed (%s): %s", s.name, s.id, r.why, text[:80])

@@ -7,6 +7,7 @@ from typing import Any
 
 from clawunits import records as R
 from clawunits.models import SessionRecord, Status, parse_ts
+from clawunits.worktree import Removal, WorktreeView
 
 RULE = "─" * 60
 WAITING_FOR = {
@@ -45,6 +46,8 @@ def launched(r: SessionRecord) -> str:
         f"  Model: {r.model or 'default'}",
         f"  Prompt: {quoted_prompt(r.prompt, 80)}",
     ]
+    if r.worktree:
+        lines.append(f"  Worktree: branch {r.worktree.branch} from {r.worktree.base}")
     if r.resumed_from:
         lines.append(f"  Resume: {r.resumed_from}" + (" (forked)" if r.forked else ""))
     lines.append(
@@ -67,6 +70,9 @@ def session_entry(r: SessionRecord) -> str:
         f"   📁 {r.workdir}",
         f"   📝 {quoted_prompt(r.prompt, 80)}",
     ]
+    if r.worktree:
+        gone = " (removed)" if r.worktree.removed else ""
+        lines.append(f"   🌿 {r.worktree.branch} from {r.worktree.base}{gone}")
     if r.cost_usd:
         lines.append(f"   💰 ${r.cost_usd:.4f}")
     if r.claude_session_id:
@@ -175,6 +181,53 @@ def recovered(report: Any) -> str:
         r = item.record
         lines.append(f"  {RECOVERY_ICONS.get(item.action, '•')} {r.name} [{r.id}] — {item.action}: {item.detail}")
     return "\n".join(lines)
+
+
+def worktree_removal(removal: Removal) -> str:
+    return f"Worktree {'removed' if removal.removed else 'kept'}: {removal.reason}"
+
+
+def worktree(r: SessionRecord, view: WorktreeView) -> str:
+    """``clawunits worktree``: branch and base, merged or not, commits, changes, diff stat."""
+    info = view.info
+    merged = {True: "merged", False: "not merged", None: "unknown (branch or base gone)"}[view.merged]
+    lines = [
+        f"🌿 {r.name} [{r.id}] — {r.status.value.upper()}",
+        f"   Branch: {info.branch} (from {info.base}; {merged} into {info.base})",
+        f"   Path: {info.path}" + ("" if view.exists else " (removed)"),
+    ]
+    if not view.exists:
+        return "\n".join(lines)
+    lines.append(f"   Commits: {view.ahead} ahead, {view.behind} behind {info.base}")
+    lines += [f"     {sha} {subject}" for sha, subject in view.commits[:10]]
+    if len(view.commits) > 10:
+        lines.append(f"     … {len(view.commits) - 10} more")
+    lines.append("   Status: clean" if view.clean else f"   Status: {view.status_count} uncommitted change(s)")
+    lines += [f"     {code} {path}" for code, path in view.status[:20]]
+    if view.status_count > 20:
+        lines.append(f"     … {view.status_count - 20} more")
+    lines.append(f"   Diff against {info.base} (committed and uncommitted):")
+    lines += _diff_stat(view)
+    return "\n".join(lines)
+
+
+def _diff_stat(view: WorktreeView) -> list[str]:
+    files = view.files
+    if not files:
+        return ["     (no changes)"]
+    width = min(50, max(len(f.path) for f in files))
+    out = []
+    for f in files[:50]:
+        counts = "Bin" if f.added is None else f"{f.added + (f.deleted or 0):>4} " + "+" * min(f.added, 30)
+        if f.added is not None:
+            counts += "-" * min(f.deleted or 0, 30)
+        out.append(f"     {f.path:<{width}} | {counts}" + (" (new, untracked)" if f.untracked else ""))
+    if view.file_count > 50:
+        out.append(f"     … {view.file_count - 50} more files")
+    out.append(
+        f"     {view.file_count} file(s) changed, {view.insertions} insertion(s)(+), {view.deletions} deletion(s)(-)"
+    )
+    return out
 
 
 def stats(s: dict[str, Any]) -> str:

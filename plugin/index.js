@@ -28,6 +28,7 @@ export const TOOL_NAMES = [
   "claude_sessions",
   "claude_stats",
   "claude_recover",
+  "claude_worktree",
 ];
 export const DEFAULT_RESUME_PROMPT = "Continue where you left off.";
 const PERMISSION_MODES = ["default", "plan", "acceptEdits", "bypassPermissions"];
@@ -121,6 +122,8 @@ export function operations(run) {
         ...opt("cpu-quota", p.cpuQuota),
         ...opt("tasks-max", p.tasksMax),
         ...opt("runtime-max", p.runtimeMax),
+        ...flag("worktree", p.worktree),
+        ...opt("base", p.base),
         "--",
         "-",
       ];
@@ -159,7 +162,12 @@ export function operations(run) {
     },
     kill(p, signal) {
       required(p.session, "session");
-      return run(["kill", "--json", ...opt("agent", p.agent), "--", String(p.session)], { signal });
+      const args = ["kill", "--json", ...flag("remove-worktree", p.removeWorktree), ...opt("agent", p.agent)];
+      return run([...args, "--", String(p.session)], { signal });
+    },
+    worktree(p, signal) {
+      required(p.session, "session");
+      return run(["worktree", "--json", "--", String(p.session)], { signal });
     },
     output(p, signal) {
       required(p.session, "session");
@@ -243,6 +251,8 @@ function toolSpecs() {
           cpu_quota: S("CPU limit, e.g. 150% (default: the configured cpuQuota, 200%)"),
           tasks_max: S("Process/thread limit (default: the configured tasksMax, 1024)"),
           runtime_max: S("Stop the session after this long, e.g. 2h (default: the configured runtimeMax, 24h)"),
+          worktree: B("Work in a new git worktree on branch clawunits/<name>, leaving the checkout untouched"),
+          base: S("With worktree: the branch to start from (default: the workdir's current branch)"),
         },
       },
     },
@@ -297,7 +307,10 @@ function toolSpecs() {
         type: "object",
         additionalProperties: false,
         required: ["session"],
-        properties: { session: SESSION },
+        properties: {
+          session: SESSION,
+          remove_worktree: B("Then remove its worktree and branch if merged into the base and clean (else kept)"),
+        },
       },
     },
     claude_output: {
@@ -343,6 +356,18 @@ function toolSpecs() {
         },
       },
     },
+    claude_worktree: {
+      label: "Claude Code worktree",
+      description:
+        "Show the git worktree of a session launched with worktree: its branch and base, whether it is merged, " +
+        "its commits, uncommitted changes and diff stat against the base (read-only).",
+      parameters: {
+        type: "object",
+        additionalProperties: false,
+        required: ["session"],
+        properties: { session: SESSION },
+      },
+    },
   };
 }
 
@@ -373,6 +398,8 @@ const TOOL_HANDLERS = {
         cpuQuota: str(params.cpu_quota),
         tasksMax: str(params.tasks_max),
         runtimeMax: str(params.runtime_max),
+        worktree: bool(params.worktree),
+        base: str(params.base),
       },
       signal,
     );
@@ -404,7 +431,10 @@ const TOOL_HANDLERS = {
     return { text: data.message, details: data };
   },
   async claude_kill(params, ctx, _config, ops, signal) {
-    const data = await ops.kill({ session: str(params.session), agent: toolAgent(ctx) }, signal);
+    const data = await ops.kill(
+      { session: str(params.session), agent: toolAgent(ctx), removeWorktree: bool(params.remove_worktree) },
+      signal,
+    );
     return { text: data.message, details: data };
   },
   async claude_output(params, _ctx, _config, ops, signal) {
@@ -429,6 +459,10 @@ const TOOL_HANDLERS = {
     );
     return { text: data.message, details: data };
   },
+  async claude_worktree(params, _ctx, _config, ops, signal) {
+    const data = await ops.worktree({ session: str(params.session) }, signal);
+    return { text: data.display, details: data };
+  },
 };
 
 export function createTool(name, ctx, config, ops) {
@@ -449,9 +483,10 @@ export function createTool(name, ctx, config, ops) {
 // ----------------------------------------------------------------------------------------- chat commands
 
 const USAGE = {
-  claude: "Usage: /claude [--name <name>] <prompt>",
+  claude: "Usage: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
   claude_fg: "Usage: /claude_fg <session>",
-  claude_kill: "Usage: /claude_kill <session>",
+  claude_kill: "Usage: /claude_kill [--remove-worktree] <session>",
+  claude_worktree: "Usage: /claude_worktree <session>",
   claude_respond: "Usage: /claude_respond [--interrupt] <session> <message>",
   claude_resume: "Usage: /claude_resume <session> [prompt] | --list | --fork <session> [prompt]",
   claude_recover: "Usage: /claude_recover [--dry-run] [session]",
@@ -459,14 +494,12 @@ const USAGE = {
 
 const COMMANDS = {
   claude: {
-    description: "Launch a Claude Code session: /claude [--name <name>] <prompt>",
+    description: "Launch a Claude Code session: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
     acceptsArgs: true,
     async run(args, ctx, config, ops) {
-      const m = /^--name\s+(\S+)\s+([\s\S]+)$/.exec(args);
-      const name = m ? m[1] : undefined;
-      const prompt = (m ? m[2] : args).trim();
+      const { prompt, ...options } = launchArgs(args);
       if (!prompt) return USAGE.claude;
-      const data = await ops.launch({ prompt, name, channel: commandChannel(ctx) });
+      const data = await ops.launch({ prompt, ...options, channel: commandChannel(ctx) });
       return launchedText(data, "command");
     },
   },
@@ -495,12 +528,21 @@ const COMMANDS = {
     },
   },
   claude_kill: {
-    description: "Terminate a Claude Code session: /claude_kill <session>",
+    description: "Terminate a Claude Code session: /claude_kill [--remove-worktree] <session>",
+    acceptsArgs: true,
+    async run(args, _ctx, _config, ops) {
+      const m = /^(--remove-worktree\s+)?(\S+)/.exec(args);
+      if (!m || m[2].startsWith("--")) return USAGE.claude_kill;
+      return (await ops.kill({ session: m[2], removeWorktree: Boolean(m[1]) })).message;
+    },
+  },
+  claude_worktree: {
+    description: "Show a Claude Code session's git worktree: /claude_worktree <session>",
     acceptsArgs: true,
     async run(args, _ctx, _config, ops) {
       const session = args.split(/\s+/)[0];
-      if (!session) return USAGE.claude_kill;
-      return (await ops.kill({ session })).message;
+      if (!session) return USAGE.claude_worktree;
+      return (await ops.worktree({ session })).display;
     },
   },
   claude_respond: {
@@ -550,6 +592,20 @@ const COMMANDS = {
   },
 };
 
+/** `/claude` options before the prompt, in any order: `--name <name>`, `--worktree`, `--base <branch>`. */
+function launchArgs(args) {
+  const out = {};
+  let rest = args;
+  for (;;) {
+    const m = /^--(name|base)\s+(\S+)(?:\s+|$)|^--(worktree)(?:\s+|$)/.exec(rest);
+    if (!m) break;
+    if (m[3]) out.worktree = true;
+    else out[m[1]] = m[2];
+    rest = rest.slice(m[0].length);
+  }
+  return { ...out, prompt: rest.trim() };
+}
+
 /** A command's reply; a failure becomes a readable reply too (a command must not crash). */
 export async function runCommand(name, ctx, config, ops) {
   const args = typeof ctx?.args === "string" ? ctx.args.trim() : "";
@@ -588,6 +644,8 @@ const RPC = {
         cpuQuota: str(pick(p, "cpuQuota", "cpu_quota")),
         tasksMax: str(pick(p, "tasksMax", "tasks_max")),
         runtimeMax: str(pick(p, "runtimeMax", "runtime_max")),
+        worktree: bool(pick(p, "worktree")),
+        base: str(pick(p, "base")),
       }),
   },
   respond: {
@@ -618,7 +676,16 @@ const RPC = {
   },
   kill: {
     scope: "operator.write",
-    run: (p, ops) => ops.kill({ session: session(p), agent: agentParam(p) }),
+    run: (p, ops) =>
+      ops.kill({
+        session: session(p),
+        agent: agentParam(p),
+        removeWorktree: bool(pick(p, "removeWorktree", "remove_worktree")),
+      }),
+  },
+  worktree: {
+    scope: "operator.read",
+    run: (p, ops) => ops.worktree({ session: session(p) }),
   },
   output: {
     scope: "operator.read",

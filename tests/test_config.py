@@ -34,6 +34,7 @@ cpuQuota = "150%"
 tasksMax = 256
 runtimeMax = "8h"
 recoverOnBoot = false
+worktreeDir = "/srv/worktrees"
 """
 
 
@@ -90,6 +91,7 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         tasksMax=256,
         runtimeMax="8h",
         recoverOnBoot=False,
+        worktreeDir="/srv/worktrees",
     )
     # The file above really sets every option there is: a new option needs a line here.
     for f in dataclasses.fields(Settings):

@@ -75,7 +75,8 @@ def test_gc_archives_old_sessions_resets_their_units_and_deletes_beyond_the_limi
     everything = {s["name"]: s for s in claw.json("sessions", "--all")["sessions"]}
     assert len(everything) == 6 and all(everything[s["name"]]["archived"] for s in old)
     assert stable_stats(claw) == before
-    assert claw.json("gc") == {"archived": [], "unitsReset": [], "deleted": []}  # idempotent
+    idle = {"archived": [], "unitsReset": [], "deleted": [], "worktreesRemoved": [], "worktreesKept": {}, "tempFilesRemoved": []}
+    assert claw.json("gc") == idle  # idempotent
 
     # Keep only the two newest finished sessions: the rest go, their numbers stay in the statistics.
     configure(claw, claudePath=str(FAKE_CLAUDE), maxSessions=10, maxPersistedSessions=2)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from conftest import OFFLINE_ENV, REPO, SCRUBBED, Claw, _stop_units, wait_until
 from plugin_harness import Gateway, free_port, provision
+from test_worktree import make_repo
 
 from clawunits.scripted_api import ScriptedAPI
 
@@ -136,6 +137,8 @@ def e2e(
             "agentChannels": {str(project.parent): MAIN_CHANNEL, str(ws_other): OTHER_CHANNEL},
             "skipSafetyChecks": False,
             "stopTimeoutSec": 10,
+            # Session units run this checkout's runner, like the CLI the gateway runs.
+            "passEnv": ["PYTHONPATH"],
         }
     )
     gw.write_config(config)
@@ -392,6 +395,52 @@ def test_chat_commands(e2e: E2E) -> None:
 
     assert gw.chat("/claude_stats").startswith("📊 clawunits stats")
     assert gw.chat("/claude_kill no-such-session") == "⚠️ unknown session 'no-such-session'"
+
+
+# ------------------------------------------------------------------------------------------------ worktrees
+
+
+def test_worktree_sessions_through_tools_commands_and_rpc(e2e: E2E) -> None:
+    gw = e2e.gw
+    repo = make_repo(e2e.project.parent / "wt-repo")  # under a mapped directory: the guards pass
+    prompt = "[[bash: echo hi > hello.txt]] greet"
+    launched = gw.invoke(
+        "claude_launch", {"prompt": prompt, "name": "wt-tool", "workdir": str(repo), "worktree": True}, agent="other"
+    )
+    details = launched["output"]["details"]
+    e2e.claw.launched.append(details["unit"])
+    tree = Path(details["worktree"]["path"])
+    assert details["worktree"]["branch"] == "clawunits/wt-tool" and details["workdir"] == str(tree)
+    assert "\n  Worktree: branch clawunits/wt-tool from main\n" in text_of(launched)
+    assert e2e.wait("wt-tool")["status"] == "completed"
+    assert (tree / "hello.txt").is_file() and not (repo / "hello.txt").exists()
+
+    view = gw.invoke("claude_worktree", {"session": "wt-tool"}, agent="other")
+    assert view["output"]["details"]["diffStat"]["files"][0]["path"] == "hello.txt"
+    assert "Branch: clawunits/wt-tool (from main; merged into main)" in text_of(view) and "hello.txt" in text_of(view)
+    assert "hello.txt | " in gw.chat("/claude_worktree wt-tool")
+    assert gw.call("claude-code.worktree", {"session": "wt-tool"})["status"] == [{"code": "??", "path": "hello.txt"}]
+
+    kept = gw.invoke("claude_kill", {"session": "wt-tool", "remove_worktree": True}, agent="other")
+    assert "Worktree kept: the worktree has 1 uncommitted change(s)" in text_of(kept) and tree.is_dir()
+    (tree / "hello.txt").unlink()
+    assert "Worktree removed: removed " in gw.chat("/claude_kill --remove-worktree wt-tool")
+    assert not tree.exists()
+
+    rpc = gw.call(
+        "claude-code.launch",
+        {"prompt": "[[text: ok]] x", "workdir": str(repo), "worktree": True, "base": "main", "name": "wt-rpc"},
+    )
+    e2e.claw.launched.append(rpc["unit"])
+    assert rpc["worktree"]["base"] == "main" and e2e.wait("wt-rpc")["status"] == "completed"
+    killed = gw.call("claude-code.kill", {"session": "wt-rpc", "removeWorktree": True})
+    assert killed["worktree"]["removed"] is True and not Path(rpc["worktree"]["path"]).exists()
+
+    code, err = gw.call_raw(
+        "claude-code.launch", {"prompt": "x", "workdir": str(e2e.unmapped), "worktree": True, "name": "wt-none"}
+    )
+    assert code != 0 and err["error"]["code"] == "invalid-input"
+    assert f"workdir {e2e.unmapped} is not in a git repository" in err["error"]["message"]
 
 
 # ------------------------------------------------------------------------------------------------ config

@@ -15,7 +15,7 @@ import pytest
 
 from clawunits import store as store_mod
 from clawunits.errors import Ambiguous, NotFound, StoreError
-from clawunits.models import SessionRecord, Status
+from clawunits.models import SessionRecord, Status, WorktreeInfo
 from clawunits.store import Store
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -72,6 +72,8 @@ def full_record() -> SessionRecord:
         permission_timeout_sec=30.0,
         stall_timeout_sec=90.0,
         archived=True,
+        plan_version=3,
+        plan_approval_mode="default",
         memory_max=2 * 1024**3,
         cpu_quota=150.0,
         tasks_max=256,
@@ -80,6 +82,14 @@ def full_record() -> SessionRecord:
         recoveries=2,
         recovered_at="2026-11-22T00:01:00.000Z",
         environment={"ANTHROPIC_BASE_URL": "http://127.0.0.1:8765", "PATH": "/usr/bin:/bin"},
+        worktree=WorktreeInfo(
+            path="/state/worktrees/webapp/fix-authentication-bug",
+            branch="clawunits/fix-authentication-bug",
+            base="main",
+            base_commit="0123456789abcdef0123456789abcdef01234567",
+            repo="/home/dev/projects/webapp",
+            removed=True,
+        ),
         schema=1,
     )
 

@@ -41,6 +41,7 @@ export function launchedText(s, surface = "tool") {
   if (surface === "command") {
     const lines = ["Session launched.", `  Name: ${s.name}`, `  ID: ${s.id}`];
     if (s.resumedFrom) lines.push(`  Resumed from: ${s.resumedFrom}${s.forked ? " (forked)" : ""}`);
+    if (s.worktree) lines.push(`  Worktree: branch ${s.worktree.branch} from ${s.worktree.base}`);
     lines.push(`  Prompt: ${quoted(s.prompt, 80)}`, `  Status: ${s.status}`);
     return lines.join("\n");
   }
@@ -52,6 +53,7 @@ export function launchedText(s, surface = "tool") {
     `  Model: ${s.model || "default"}`,
     `  Prompt: ${quoted(s.prompt, 80)}`,
   ];
+  if (s.worktree) lines.push(`  Worktree: branch ${s.worktree.branch} from ${s.worktree.base}`);
   if (s.resumedFrom) lines.push(`  Resume: ${s.resumedFrom}${s.forked ? " (forked)" : ""}`);
   lines.push(
     s.multiTurn === false
@@ -86,6 +88,10 @@ export function sessionEntry(s) {
     `   📁 ${s.workdir}`,
     `   📝 ${quoted(s.prompt, 80)}`,
   ];
+  if (s.worktree) {
+    const gone = s.worktree.removed ? " (removed)" : "";
+    lines.push(`   🌿 ${s.worktree.branch} from ${s.worktree.base}${gone}`);
+  }
   if (s.costUsd) lines.push(`   💰 $${Number(s.costUsd).toFixed(4)}`);
   if (s.claudeSessionId) lines.push(`   🔗 Claude ID: ${s.claudeSessionId}`);
   if (s.resumedFrom) lines.push(`   ↩️  Resumed from: ${s.resumedFrom}${s.forked ? " (forked)" : ""}`);

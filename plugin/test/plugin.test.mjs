@@ -28,6 +28,15 @@ const SESSION = {
   forked: false,
 };
 
+const WORKTREE = {
+  path: "/state/worktrees/app/fix-auth",
+  branch: "clawunits/fix-auth",
+  base: "dev",
+  baseCommit: "0123abcd",
+  repo: "/app",
+  removed: false,
+};
+
 /** A registered plugin (full mode) whose config sync has already run. */
 async function setup(config = baseConfig, registrationMode = "full") {
   resetSyncState();
@@ -63,6 +72,7 @@ describe("registration", () => {
       "claude_resume",
       "claude_sessions",
       "claude_stats",
+      "claude_worktree",
     ]);
     for (const cmd of api.commands.values()) assert.equal(cmd.requireAuth, true);
     assert.deepEqual([...api.methods.keys()], RPC_METHODS);
@@ -77,8 +87,10 @@ describe("registration", () => {
       "claude-code.resume",
       "claude-code.sessions",
       "claude-code.stats",
+      "claude-code.worktree",
     ]);
     assert.equal(api.methodOptions.get("claude-code.stats").scope, "operator.read");
+    assert.equal(api.methodOptions.get("claude-code.worktree").scope, "operator.read");
     assert.equal(api.methodOptions.get("claude-code.launch").scope, "operator.write");
     assert.equal(api.methodOptions.get("claude-code.recover").scope, "operator.write");
     assert.deepEqual(
@@ -106,11 +118,14 @@ describe("registration", () => {
       "system_prompt",
       "tasks_max",
       "workdir",
-    ]);
+      "worktree",
+      "base",
+    ].sort());
     assert.deepEqual(props("claude_respond"), ["interrupt", "message", "planVersion", "session", "userInitiated"]);
     assert.deepEqual(props("claude_fg"), ["lines", "session"]);
     assert.deepEqual(props("claude_bg"), ["session"]);
-    assert.deepEqual(props("claude_kill"), ["session"]);
+    assert.deepEqual(props("claude_kill"), ["remove_worktree", "session"]);
+    assert.deepEqual(props("claude_worktree"), ["session"]);
     assert.deepEqual(props("claude_output"), ["full", "lines", "session"]);
     assert.deepEqual(props("claude_sessions"), ["status"]);
     assert.deepEqual(props("claude_stats"), []);
@@ -480,6 +495,40 @@ describe("agent tools", () => {
     await api.tool("claude_recover", { session: "n", dry_run: true }, ctx);
     assert.deepEqual(argvOf(), ["recover", "--json", "--dry-run", "--agent=main", "--", "n"]);
   });
+
+  it("claude_launch in a worktree, claude_worktree, claude_kill with remove_worktree", async () => {
+    const api = await setup();
+    const launched = { ...SESSION, workdir: WORKTREE.path, worktree: WORKTREE };
+    fake.setReply("launch", { stdout: launched });
+    const res = await api.tool("claude_launch", { prompt: "go", worktree: true, base: "dev" }, ctx);
+    assert.deepEqual(argvOf(), [
+      "launch",
+      "--json",
+      "--workdir=/ws/main",
+      "--agent=main",
+      "--guards",
+      "--agent-workspace=/ws/main",
+      "--worktree",
+      "--base=dev",
+      "--",
+      "-",
+    ]);
+    assert.match(res.content[0].text, /\n {2}Worktree: branch clawunits\/fix-auth from dev\n/);
+    await api.tool("claude_launch", { prompt: "go", worktree: false, base: "" }, ctx);
+    assert.ok(!argvOf().includes("--worktree") && !argvOf().some((a) => a.startsWith("--base")));
+
+    fake.setReply("worktree", { stdout: { ...WORKTREE, merged: false, display: "🌿 fix-auth [a1b2c3d4] — RUNNING" } });
+    const view = await api.tool("claude_worktree", { session: "fix-auth" }, ctx);
+    assert.deepEqual(argvOf(), ["worktree", "--json", "--", "fix-auth"]);
+    assert.equal(view.content[0].text, "🌿 fix-auth [a1b2c3d4] — RUNNING");
+    assert.equal(view.details.merged, false);
+
+    const message = "Session fix-auth [a1b2c3d4] has been terminated.\nWorktree kept: branch has 1 commit(s) not merged";
+    fake.setReply("kill", { stdout: { id: "a1b2c3d4", worktree: { removed: false, reason: "..." }, message } });
+    const killed = await api.tool("claude_kill", { session: "fix-auth", remove_worktree: true }, ctx);
+    assert.deepEqual(argvOf(), ["kill", "--json", "--remove-worktree", "--agent=main", "--", "fix-auth"]);
+    assert.equal(killed.content[0].text, message);
+  });
 });
 
 describe("chat commands", () => {
@@ -495,9 +544,41 @@ describe("chat commands", () => {
     assert.equal(stdinOf(), "fix   the\nbug");
   });
 
+  it("/claude --worktree [--base] [--name], /claude_worktree, /claude_kill --remove-worktree", async () => {
+    const api = await setup();
+    fake.setReply("launch", { stdout: { ...SESSION, name: "x", status: "starting", worktree: WORKTREE } });
+    const res = await api.command("claude", "--worktree --base dev --name x fix --it");
+    assert.deepEqual(argvOf(), [
+      "launch",
+      "--json",
+      "--name=x",
+      "--channel=webchat|cli",
+      "--worktree",
+      "--base=dev",
+      "--",
+      "-",
+    ]);
+    assert.equal(stdinOf(), "fix --it");
+    assert.match(res.text, /^Session launched\.\n {2}Name: x\n {2}ID: a1b2c3d4\n {2}Worktree: branch clawunits\/fix-auth /);
+    await api.command("claude", "--name y --worktree go");
+    assert.deepEqual(argvOf(), ["launch", "--json", "--name=y", "--channel=webchat|cli", "--worktree", "--", "-"]);
+    fake.setReply("worktree", { stdout: { display: "🌿 x [a] — RUNNING" } });
+    assert.equal((await api.command("claude_worktree", "x")).text, "🌿 x [a] — RUNNING");
+    assert.deepEqual(argvOf(), ["worktree", "--json", "--", "x"]);
+    fake.setReply("kill", { stdout: { message: "Session x [a] is already completed.\nWorktree removed: ..." } });
+    assert.match((await api.command("claude_kill", "--remove-worktree x")).text, /Worktree removed/);
+    assert.deepEqual(argvOf(), ["kill", "--json", "--remove-worktree", "--", "x"]);
+  });
+
   it("answers usage texts instead of calling the CLI with nothing", async () => {
     const api = await setup();
-    assert.equal((await api.command("claude", "  ")).text, "Usage: /claude [--name <name>] <prompt>");
+    assert.equal(
+      (await api.command("claude", "  ")).text,
+      "Usage: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
+    );
+    assert.match((await api.command("claude", "--worktree")).text, /^Usage: \/claude /);
+    assert.match((await api.command("claude_kill", "--remove-worktree")).text, /^Usage: \/claude_kill/);
+    assert.match((await api.command("claude_worktree", "")).text, /^Usage: \/claude_worktree/);
     assert.match((await api.command("claude_fg", "")).text, /^Usage: \/claude_fg/);
     assert.match((await api.command("claude_kill", "")).text, /^Usage: \/claude_kill/);
     assert.match((await api.command("claude_respond", "only-a-ref")).text, /^Usage: \/claude_respond/);
@@ -714,6 +795,20 @@ describe("gateway RPC", () => {
         ["bg", "--json", "--channel=telegram|5", "--", "s"],
       ],
       ["claude-code.kill", { session: "s" }, ["kill", "--json", "--", "s"]],
+      [
+        "claude-code.kill",
+        { session: "s", removeWorktree: true },
+        ["kill", "--json", "--remove-worktree", "--", "s"],
+      ],
+      ["claude-code.kill", { id: "s", remove_worktree: true }, ["kill", "--json", "--remove-worktree", "--", "s"]],
+      ["claude-code.worktree", { session: "s" }, ["worktree", "--json", "--", "s"]],
+      ["claude-code.worktree", { id: "s" }, ["worktree", "--json", "--", "s"]],
+      [
+        "claude-code.launch",
+        { prompt: "p", workdir: "/repo", worktree: true, base: "main" },
+        ["launch", "--json", "--workdir=/repo", "--worktree", "--base=main", "--", "-"],
+        "p",
+      ],
       ["claude-code.kill", { id: "s", agentId: "main" }, ["kill", "--json", "--agent=main", "--", "s"]],
       ["claude-code.output", { session: "s", lines: 7 }, ["output", "--json", "--lines=7", "--", "s"]],
       ["claude-code.output", { id: "s", full: true }, ["output", "--json", "--full", "--", "s"]],
