@@ -293,7 +293,8 @@ class Runner:
                 if content:
                     continue
             else:
-                fatal = self._fatal_outcome(result)
+                # A process of this turn ran the session out of memory: that ends it, whatever Claude made of it.
+                fatal = self._oom_outcome() or self._fatal_outcome(result)
                 if fatal is not None:
                     return fatal
                 if not self.record.multi_turn:

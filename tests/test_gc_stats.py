@@ -75,7 +75,14 @@ def test_gc_archives_old_sessions_resets_their_units_and_deletes_beyond_the_limi
     everything = {s["name"]: s for s in claw.json("sessions", "--all")["sessions"]}
     assert len(everything) == 6 and all(everything[s["name"]]["archived"] for s in old)
     assert stable_stats(claw) == before
-    idle = {"archived": [], "unitsReset": [], "deleted": [], "worktreesRemoved": [], "worktreesKept": {}, "tempFilesRemoved": []}
+    idle = {
+        "archived": [],
+        "unitsReset": [],
+        "deleted": [],
+        "worktreesRemoved": [],
+        "worktreesKept": {},
+        "tempFilesRemoved": [],
+    }
     assert claw.json("gc") == idle  # idempotent
 
     # Keep only the two newest finished sessions: the rest go, their numbers stay in the statistics.
