@@ -13,24 +13,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from clawunits import journal, naming, plans
-from clawunits import worktree as worktrees
+from clawunits import journal, naming
 from clawunits.channels import check_channel
-from clawunits.config import PERMISSION_MODES, Settings, load_settings, session_limits, state_dir
+from clawunits.config import PERMISSION_MODES, Settings, load_settings, state_dir
 from clawunits.errors import Forbidden, InvalidInput, LimitReached, NotFound, StateError, SystemdError
-from clawunits.foreground import Foreground
-from clawunits.guards import GuardContext, check_launch
-from clawunits.inbox import inbox_for
-from clawunits.limits import SESSION_SLICE, Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 from clawunits.models import SessionRecord, Status, WorktreeInfo, parse_ts
 from clawunits.records import GAP, TURN_END, is_secret_name, shorten, utc_now_iso
-from clawunits.render import render_entry
-from clawunits.sessionenv import session_environment
-from clawunits.stats import load_stats_archive, stats_of
 from clawunits.store import Store
-from clawunits.units import UnitSpec, UnitState, UserManager
+
+# Imported where used: every CLI call imports this module, and each command needs only a few of these
+# (start-up time is what a CLI call mostly costs; see docs/PERFORMANCE.md).
+if TYPE_CHECKING:
+    from clawunits import plans
+    from clawunits import worktree as worktrees
+    from clawunits.limits import Limits
+    from clawunits.units import UnitSpec, UnitState, UserManager
 
 MAX_PROMPT_BYTES = 256 * 1024
 LAUNCH_GRACE_SEC = 30.0
@@ -162,6 +161,8 @@ class Service:
     @property
     def manager(self) -> UserManager:
         # Connect lazily: listing finished sessions or printing stats needs no bus at all.
+        from clawunits.units import UserManager
+
         if self._manager is None:
             self._manager = UserManager()
         return self._manager
@@ -174,6 +175,11 @@ class Service:
 
     def launch(self, req: LaunchRequest) -> SessionRecord:
         """Validate, record and start a session unit; returns once the runner process is running."""
+        from clawunits.sessionenv import session_environment
+
+        if req.worktree:  # only a worktree launch uses it (``checkout``/``created`` are None otherwise)
+            from clawunits import worktree as worktrees
+
         prompt = check_prompt(req.prompt)
         _check_worktree_options(req)
         origin = check_channel(req.origin_channel) if req.origin_channel is not None else None
@@ -211,6 +217,8 @@ class Service:
         limits = self._limits(req, resumed)
         checkout = self._checkout(req, workdir)
         if req.run_guards:
+            from clawunits.guards import GuardContext, check_launch
+
             ctx = GuardContext(workdir=workdir, agent_id=agent, agent_workspace=req.agent_workspace)
             check_launch(ctx, self.settings, self.environ)
 
@@ -284,6 +292,9 @@ class Service:
 
     def _limits(self, req: LaunchRequest, resumed: SessionRecord | None) -> Limits:
         """Each limit from the launch, else from the resumed session, else from the configuration."""
+        from clawunits.config import session_limits
+        from clawunits.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
+
         base = resumed.limits if resumed else session_limits(self.settings)
         return Limits(
             memory_max=parse_memory(req.memory_max) if req.memory_max is not None else base.memory_max,
@@ -294,13 +305,21 @@ class Service:
 
     @property
     def worktree_root(self) -> Path:
+        from clawunits import worktree as worktrees
+
         return worktrees.root_for(self.settings.worktreeDir, self.store.root)
 
     def _checkout(self, req: LaunchRequest, workdir: str) -> worktrees.Checkout | None:
         """With ``--worktree``: the repository and base the session's worktree is cut from."""
+        from clawunits import worktree as worktrees
+
         return worktrees.prepare(workdir, req.base) if req.worktree else None
 
     def _unit_spec(self, record: SessionRecord) -> UnitSpec:
+        from clawunits.limits import SESSION_SLICE
+        from clawunits.sessionenv import session_environment
+        from clawunits.units import UnitSpec
+
         fixed = {
             "CLAWUNITS_STATE_DIR": str(self.store.root),
             "CLAWUNITS_SESSION_ID": record.id,
@@ -437,6 +456,8 @@ class Service:
 
     def output(self, ref: str, lines: int = 50, full: bool = False) -> OutputView:
         """The session's recent output entries (assistant text, tool calls, errors), newest last."""
+        from clawunits.render import render_entry
+
         if lines < 1 and not full:
             raise InvalidInput("--lines must be at least 1")
         record = self.get(ref)
@@ -456,6 +477,9 @@ class Service:
         Catch-up is exactly the records after the last one this channel saw (a journal cursor); a channel
         that never saw the session gets the last ``lines`` entries instead.
         """
+        from clawunits.foreground import Foreground
+        from clawunits.render import render_entry
+
         if lines < 1:
             raise InvalidInput("--lines must be at least 1")
         record = self.get(ref)
@@ -477,6 +501,8 @@ class Service:
 
     def bg(self, ref: str | None, channel: str) -> list[SessionRecord]:
         """Stop streaming a session (or every session in the foreground of ``channel``) to the channel."""
+        from clawunits.foreground import Foreground
+
         ch = check_channel(channel)
         state = Foreground(self.store)
         if ref is not None:
@@ -493,6 +519,8 @@ class Service:
 
     def stats(self) -> dict[str, Any]:
         """Usage figures from the durable store (and sessions gc removed from it), so they survive restarts."""
+        from clawunits.stats import load_stats_archive, stats_of
+
         return stats_of(self.sessions(include_archived=True), load_stats_archive(self.store.root))
 
     def resumable(self) -> list[SessionRecord]:
@@ -519,6 +547,9 @@ class Service:
         message answers it (``approve [vN] [mode]``, ``reject [vN] <feedback>``, other text: a rejection with
         that feedback); an answer naming another plan version than the waiting one is refused.
         """
+        from clawunits import plans
+        from clawunits.inbox import inbox_for
+
         text = check_message(message)
         answer = plans.parse_answer(text)
         if plan_version is not None and (plan_version < 1 or isinstance(plan_version, bool)):
@@ -715,6 +746,8 @@ class Service:
 
     def worktree(self, ref: str) -> tuple[SessionRecord, worktrees.WorktreeView]:
         """The session's worktree: branch, base, status and diff stat against the base."""
+        from clawunits import worktree as worktrees
+
         record = self.get(ref)
         if record.worktree is None:
             raise InvalidInput(
@@ -727,6 +760,8 @@ class Service:
 
         A worktree shared with a resumed session stays while any of them is open.
         """
+        from clawunits import worktree as worktrees
+
         info = record.worktree
         if info is None:
             raise InvalidInput(f"session {record.name} [{record.id}] has no worktree")
@@ -783,6 +818,8 @@ def _plan_answer_text(record: SessionRecord, text: str, answer: plans.PlanAnswer
     An answer to a plan that is not the one waiting (an older version, or none waits) is refused, so a late
     reply to a replaced plan cannot approve the new one.
     """
+    from clawunits import plans
+
     named = version if version is not None else (answer.version if answer else None)
     who = f"session {record.name} [{record.id}]"
     if record.waiting_for != "plan":
@@ -949,6 +986,8 @@ def _raw_uuid(ref: str | None) -> str | None:
 
 def _tail(unit: str, entries_wanted: int) -> journal.Batch:
     """Read backwards in growing steps until enough displayable entries are found or the journal is done."""
+    from clawunits.render import render_entry
+
     lines = 4 * entries_wanted + 16
     while True:
         batch = journal.read_tail(unit, lines)

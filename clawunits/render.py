@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clawunits import records as R
 from clawunits.models import SessionRecord, Status, parse_ts
-from clawunits.worktree import Removal, WorktreeView
+
+if TYPE_CHECKING:  # annotations only: the worktree module (git plumbing) is not needed to render a listing
+    from clawunits.worktree import Removal, WorktreeView
 
 RULE = "─" * 60
 WAITING_FOR = {
