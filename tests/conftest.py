@@ -127,6 +127,29 @@ class Claw:
         self.config_path.write_text(tomli_w.dumps(options))
 
 
+def unit_pids(claw: Claw, unit: str) -> list[int]:
+    """Every process in the unit's cgroup, from systemd's own view (unified or hybrid layout)."""
+    cgroup = subprocess.run(
+        ["systemctl", "--user", "show", "-p", "ControlGroup", "--value", unit],
+        env=claw.env,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/systemd"):
+        procs = Path(root, cgroup.lstrip("/"), "cgroup.procs")
+        if cgroup and procs.exists():
+            return [int(p) for p in procs.read_text().split()]
+    return []
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def wait_until(
     predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "condition"
 ) -> Any:

@@ -19,25 +19,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from conftest import FAKE_CLAUDE, Claw, wait_until
-
-
-def _cgroup_pids(claw: Claw, unit: str) -> list[int]:
-    cg = subprocess.run(
-        ["systemctl", "--user", "show", "-p", "ControlGroup", "--value", unit],
-        env=claw.env,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/systemd"):
-        procs = Path(root, cg.lstrip("/"), "cgroup.procs")
-        if cg and procs.exists():
-            return [int(p) for p in procs.read_text().split()]
-    return []
+from conftest import FAKE_CLAUDE, Claw, unit_pids, wait_until
 
 
 def _claude_cli_pid(claw: Claw, unit: str) -> int | None:
-    for pid in _cgroup_pids(claw, unit):
+    for pid in unit_pids(claw, unit):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except FileNotFoundError:

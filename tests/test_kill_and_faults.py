@@ -6,35 +6,11 @@ real CLI cannot be made to produce on demand (crash mid-turn, a 2 MB line); ever
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
 
-from conftest import FAKE_CLAUDE, Claw, wait_until
-
-
-def _unit_pids(claw: Claw, unit: str) -> set[int]:
-    """Every process in the unit's cgroup, from systemd's own view."""
-    main = subprocess.run(
-        ["systemctl", "--user", "show", "-p", "ControlGroup", "--value", unit],
-        env=claw.env,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    for root in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/systemd")):
-        procs = root / main.lstrip("/") / "cgroup.procs"
-        if main and procs.exists():
-            return {int(p) for p in procs.read_text().split()}
-    return set()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+from conftest import FAKE_CLAUDE, Claw, alive, unit_pids, wait_until
 
 
 def test_kill_leaves_no_process_behind(claw: Claw) -> None:
@@ -43,7 +19,7 @@ def test_kill_leaves_no_process_behind(claw: Claw) -> None:
     launched = claw.launch("[[bash: sh hold.sh]]", "--name", "holder")
 
     def tree_is_up() -> set[int] | None:
-        pids = _unit_pids(claw, launched["unit"])
+        pids = set(unit_pids(claw, launched["unit"]))
         cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes() for p in pids if Path(f"/proc/{p}").exists()]
         return pids if any(b"sleep\x00600" in c for c in cmdlines) else None
 
@@ -52,7 +28,7 @@ def test_kill_leaves_no_process_behind(claw: Claw) -> None:
 
     result = claw.json("kill", launched["id"])
     assert result["status"] == "killed" and result["alreadyFinished"] is False
-    assert not [p for p in pids if _alive(p)], "processes of the killed session survived"
+    assert not [p for p in pids if alive(p)], "processes of the killed session survived"
     record = claw.json("sessions")["sessions"][0]
     assert record["status"] == "killed" and record["completedAt"]
     # The runner got SIGTERM and still printed its exit record.
@@ -79,7 +55,7 @@ def test_completed_session_leaves_no_stray_process(claw: Claw) -> None:
     assert final["status"] == "completed"
     result = next(r for r in claw.journal(launched["unit"]) if r["type"] == "tool_result")
     pid = int(result["summary"].split("spawned ")[1].split()[0])
-    wait_until(lambda: not _alive(pid), timeout=10, what=f"stray sleep {pid} to be reaped")
+    wait_until(lambda: not alive(pid), timeout=10, what=f"stray sleep {pid} to be reaped")
 
 
 def test_crash_mid_turn_is_a_failure_with_its_reason(claw: Claw) -> None:

@@ -8,21 +8,12 @@ real CLI's start-up time; one test does it with the real Claude Code CLI and its
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKE_CLAUDE, Claw, wait_until
+from conftest import FAKE_CLAUDE, Claw, alive, wait_until
 
 ROUNDS = 20
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def _spawned(claw: Claw, unit: str) -> list[int]:
@@ -49,11 +40,11 @@ def test_no_process_survives_the_end_of_a_session(claw: Claw, how: str) -> None:
     for i in range(ROUNDS):
         session = claw.launch("[[fake: spawn]] leave things running", "--name", f"{how}-{i}")
         pids = wait_until(lambda s=session: _spawned(claw, s["unit"]), timeout=30, what="the children to start")
-        assert len(pids) == 3 and all(_alive(p) for p in pids)
+        assert len(pids) == 3 and all(alive(p) for p in pids)
         _end(claw, how, session)
         # stop and kill return once systemd has emptied the cgroup; the idle runner reaps before it exits.
         survivors = wait_until(
-            lambda p=pids: not [x for x in p if _alive(x)] or None, timeout=10, what="the children to be gone"
+            lambda p=pids: not [x for x in p if alive(x)] or None, timeout=10, what="the children to be gone"
         )
         assert survivors, f"round {i}: processes {pids} outlived the session ({how})"
 
@@ -73,7 +64,7 @@ def test_real_cli_background_children_die_with_an_idle_session(claw: Claw) -> No
         what="the Bash tool's result",
     )
     pids = [int(p) for p in result["summary"].split("pids ", 1)[1].split()[:3]]
-    assert len(pids) == 3 and all(_alive(p) for p in pids), result
+    assert len(pids) == 3 and all(alive(p) for p in pids), result
     final = claw.json("wait", session["id"], "--ended", "--timeout", "60")
     assert final["endCause"] == "idle-timeout"
-    wait_until(lambda: not [p for p in pids if _alive(p)], timeout=10, what="the dev server and sleepers to be gone")
+    wait_until(lambda: not [p for p in pids if alive(p)], timeout=10, what="the dev server and sleepers to be gone")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Claw, wait_until
+from conftest import REPO, Claw, alive, wait_until
 from notifier_harness import NotifierUnit, Recording, configure, session, systemctl
 
 from clawunits import bootstrap
@@ -218,13 +218,6 @@ def test_stopped_or_killed_on_purpose_is_not_recovered_and_recover_is_idempotent
 # -- the user manager stops and starts again -------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def restart_user_manager(claw: Claw) -> None:
     """What a reboot does to the user manager: SIGTERM (it stops every unit, then exits), then a new start.
 
@@ -237,7 +230,7 @@ def restart_user_manager(claw: Claw) -> None:
     pid = found.manager_pid
     try:
         os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not _alive(pid), timeout=120, interval=0.2, what="the user manager to stop")
+        wait_until(lambda: not alive(pid), timeout=120, interval=0.2, what="the user manager to stop")
     finally:
         up = subprocess.run([sys.executable, "-m", "clawunits.bootstrap", "up"], capture_output=True, text=True,
                             timeout=120, env={**os.environ, **claw.env})  # fmt: skip
