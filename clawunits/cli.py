@@ -6,7 +6,6 @@ that needs it, so ``clawunits --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,8 @@ INTERNAL_ERROR = 70
 
 def _emit(as_json: bool, data: Any, text: str) -> None:
     if as_json:
+        import json  # not at start-up: `--help` and text output do without it
+
         click.echo(json.dumps(data, ensure_ascii=False, indent=None))
     else:
         click.echo(text)
@@ -496,6 +497,7 @@ def config() -> None:
 @json_option
 def config_show(as_json: bool) -> None:
     """Print the effective settings and where they come from."""
+    import json
     from dataclasses import asdict
 
     from clawunits.config import config_path, load_settings
@@ -509,6 +511,8 @@ def config_show(as_json: bool) -> None:
 @json_option
 def config_sync(as_json: bool) -> None:
     """Replace the config file with the plugin config given as a JSON object on stdin (validated first)."""
+    import json
+
     from clawunits.config import config_path, write_settings
 
     try:
@@ -549,6 +553,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int, as_json: bool, data: dict[str, Any]) -> None:
+    import json
+
     if as_json and data:
         click.echo(json.dumps(data, ensure_ascii=False))
     click.echo(f"clawunits: error: {message}", err=True)
