@@ -409,11 +409,17 @@ def _log_hint(proc: Proc) -> str:
 # ------------------------------------------------------------------------------------------------- cgroups
 
 
+def _cgroup_mounts() -> tuple[bool, list[list[str]]]:
+    """Whether /sys/fs/cgroup is a pure cgroup2 mount, and every mount as [mountpoint, fstype, options]."""
+    mounts = [line.split()[1:4] for line in _read(Path("/proc/self/mounts")).splitlines()]
+    return any(mp == str(CGROUP_ROOT) and fs == "cgroup2" for mp, fs, _ in mounts), mounts
+
+
 def cgroup_roots() -> list[Path]:
     """Hierarchies systemd tracks processes in: /sys/fs/cgroup on cgroup2 hosts; on hybrid hosts the
     name=systemd and unified mounts (the manager must sit in both, or journald cannot name the unit)."""
-    mounts = [line.split()[1:4] for line in _read(Path("/proc/self/mounts")).splitlines()]
-    if any(mp == str(CGROUP_ROOT) and fs == "cgroup2" for mp, fs, _ in mounts):
+    unified, mounts = _cgroup_mounts()
+    if unified:
         return [CGROUP_ROOT]
     roots = [Path(mp) for mp, fs, opts in mounts if fs == "cgroup" and "name=systemd" in opts.split(",")]
     roots += [Path(mp) for mp, fs, _ in mounts if fs == "cgroup2" and mp.startswith(f"{CGROUP_ROOT}/")]
@@ -428,8 +434,8 @@ V1_RESOURCE_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
 def resource_roots() -> list[Path]:
     """The v1 resource-controller hierarchies mounted on a hybrid host (none on a cgroup2 host: there
     the controllers live in the unified tree, delegated by user@.service)."""
-    mounts = [line.split()[1:4] for line in _read(Path("/proc/self/mounts")).splitlines()]
-    if any(mp == str(CGROUP_ROOT) and fs == "cgroup2" for mp, fs, _ in mounts):
+    unified, mounts = _cgroup_mounts()
+    if unified:
         return []
     wanted = set(V1_RESOURCE_CONTROLLERS)
     return list(dict.fromkeys(Path(mp) for mp, fs, opts in mounts if fs == "cgroup" and wanted & set(opts.split(","))))
