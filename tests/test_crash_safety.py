@@ -46,7 +46,8 @@ def _state_is_sound(claw: Claw) -> list[Path]:
     for path in (claw.state_dir / "inbox").glob("*/*/*"):
         if path.parent.name in ("queue", "taken", "done"):
             json.loads(path.read_text())
-    return [*claw.state_dir.rglob(".*.tmp"), *claw.state_dir.glob("inbox/*/tmp/*")]
+    # A message's temp file in an inbox's tmp/ matches both patterns: listed once.
+    return sorted({*claw.state_dir.rglob(".*.tmp"), *claw.state_dir.glob("inbox/*/tmp/*")})
 
 
 def _resume_remembers(claw: Claw, ref: str, word: str) -> None:
