@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clawunits.cgroups import cgroup_paths
 from clawunits.errors import SystemdError
 
 JOURNAL_DIR = Path("/run/systemd/journal")
@@ -263,17 +264,17 @@ def _read(path: Path) -> str:
 
 def _cgroup_of(pid: int) -> str | None:
     """The pid's cgroup in systemd's own hierarchy (name=systemd on hybrid hosts, else the unified one)."""
-    paths = dict(line.split(":", 2)[1:] for line in _read(Path(f"/proc/{pid}/cgroup")).splitlines() if line)
+    paths = cgroup_paths(pid)
     return paths.get("name=systemd") or paths.get("") or None
 
 
 def resource_controllers(pid: int) -> set[str]:
     """The resource controllers (memory, pids, cpu) that manage ``pid``'s own cgroup subtree, so that
     systemd can enforce MemoryMax=, TasksMax= and CPUQuota= for the units below it."""
-    paths = dict(line.split(":", 2)[1:] for line in _read(Path(f"/proc/{pid}/cgroup")).splitlines() if line)
+    paths = cgroup_paths(pid)
     found = set()
     for controller in ("memory", "pids", "cpu"):
-        v1 = next((p for names, p in paths.items() if controller in names.split(",")), None)
+        v1 = paths.get(controller)
         if v1 and "/user@" in v1:  # a hybrid host's v1 hierarchy, delegated to the manager
             found.add(controller)
     unified = paths.get("")

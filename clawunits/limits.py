@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clawunits.cgroups import cgroup_paths
 from clawunits.errors import InvalidInput
 
 # The slice every session unit runs in (units/clawunits.slice); `systemctl --user status clawunits.slice`.
@@ -143,11 +144,7 @@ def format_duration(seconds: float | None) -> str:
 def oom_kill_counter() -> Path | None:
     """The file counting this process's cgroup's OOM kills: memory.events (cgroup v2) or memory.oom_control
     (v1 memory controller on hybrid hosts). None when no memory controller manages it."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    paths = {c: p for _, controllers, p in (line.split(":", 2) for line in lines) for c in controllers.split(",")}
+    paths = cgroup_paths()
     candidates = []
     if "memory" in paths:
         candidates.append(Path("/sys/fs/cgroup/memory", paths["memory"].lstrip("/"), "memory.oom_control"))

@@ -46,6 +46,7 @@ from claude_agent_sdk import (
 
 from clawunits import plans
 from clawunits import records as R
+from clawunits.cgroups import cgroup_paths
 from clawunits.config import state_dir
 from clawunits.inbox import Entry, Inbox, inbox_for
 from clawunits.limits import format_duration, format_size, oom_kill_counter, read_oom_kills
@@ -958,11 +959,7 @@ def reap_strays(grace: float = 2.0) -> int:
 
 
 def _cgroup_procs_file() -> Path | None:
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    paths = dict(line.split(":", 2)[1:] for line in lines if line.count(":") >= 2)
+    paths = cgroup_paths()
     candidates = []
     if "" in paths:  # the cgroup2 hierarchy, mounted at /sys/fs/cgroup or /sys/fs/cgroup/unified
         rel = paths[""].lstrip("/")
