@@ -301,7 +301,12 @@ def test_sessions_interrupted_by_a_manager_restart_are_resumed_as_themselves(cla
 
         # The notifier went down with the manager; started again, it announces each resumption once.
         notifier.start()
-        wait_until(lambda: len(rec.texts("81")) >= 5 and len(rec.texts("82")) >= 3, what="the notifications")
+        # It catches up on everything since its cursor, the restart included: give it the time the other
+        # catch-ups here get, and say what had arrived if it still falls short.
+        try:
+            wait_until(lambda: len(rec.texts("81")) >= 5 and len(rec.texts("82")) >= 3, timeout=90, what="notices")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; sent so far: {[t.split(chr(10))[0] for t in rec.texts()]}") from None
         notifier.settle(asker["unit"], worker["unit"], doomed["unit"], done["unit"])
     finally:
         notifier.close()
