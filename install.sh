@@ -290,7 +290,7 @@ demo() {
     stop_demo_api
     trap stop_demo_api EXIT
     systemd-run --user --quiet --collect --unit "$DEMO_UNIT" \
-        "$VENV/bin/python" -m clawunits.scripted_api --port "$DEMO_PORT" </dev/null
+        "$VENV/bin/python" -m clawunits.testing.scripted_api --port "$DEMO_PORT" </dev/null
     local i
     for i in $(seq 100); do
         port_answers && break

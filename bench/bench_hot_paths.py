@@ -27,7 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from clawunits import bootstrap, records  # noqa: E402
+from clawunits import records  # noqa: E402
+from clawunits.bootstrap import boot as bootstrap  # noqa: E402
 
 PACE_LINES_PER_SEC = 1000
 # Prints N records (two text, one tool_use) at a steady pace: python emit.py REPO N LINES_PER_SEC
@@ -124,8 +125,8 @@ def build_big_session(env: dict[str, str], work: Path, n: int) -> str:
 
 def register_session(env: dict[str, str], work: Path, unit: str) -> str:
     """A store record pointing at the big unit, so `clawunits output` can find it."""
-    from clawunits.models import SessionRecord, Status
-    from clawunits.store import Store
+    from clawunits.state.models import SessionRecord, Status
+    from clawunits.state.store import Store
 
     store = Store(Path(env["CLAWUNITS_STATE_DIR"]))
     rec = SessionRecord(

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from clawunits import bootstrap  # noqa: E402
-from clawunits.models import parse_ts  # noqa: E402
+from clawunits.state.models import parse_ts  # noqa: E402
 
 STANDIN = REPO / "tests" / "openclaw_standin.py"
 FAKE_CLAUDE = REPO / "tests" / "fake_claude.py"

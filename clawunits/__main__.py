@@ -1,3 +1,3 @@
-from clawunits.cli import main
+from clawunits.cli.main import main
 
 main()

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from clawunits import records as R
-from clawunits.models import SessionRecord, Status, parse_ts
+from clawunits.state.models import SessionRecord, Status, WaitingFor, parse_ts
 
 if TYPE_CHECKING:  # annotations only: the worktree module (git plumbing) is not needed to render a listing
-    from clawunits.worktree import Removal, WorktreeView
+    from clawunits.service.worktree import Removal, WorktreeView
 
 RULE = "─" * 60
 WAITING_FOR = {
@@ -85,7 +85,9 @@ def session_entry(r: SessionRecord) -> str:
         lines.append(f"   🔄 Resumed after restart: {r.recoveries}x, last at {r.recovered_at}")
     if r.status is Status.WAITING and r.waiting_for:
         what = WAITING_FOR.get(r.waiting_for, r.waiting_for)
-        lines.append(f"   ⏳ waiting for {what}" + (f": plan v{r.plan_version}" if r.waiting_for == "plan" else ""))
+        lines.append(
+            f"   ⏳ waiting for {what}" + (f": plan v{r.plan_version}" if r.waiting_for is WaitingFor.PLAN else "")
+        )
     if r.reason and r.status.is_terminal:
         lines.append(f"   {'⚠️' if r.status is not Status.COMPLETED else '🏁'} {r.reason}")
     return "\n".join(lines)
@@ -172,7 +174,7 @@ RECOVERY_ICONS = {"recovered": "🔄", "would-recover": "🔄", "skipped": "➖"
 
 
 def recovered(report: Any) -> str:
-    """The text of ``clawunits recover`` (``report`` is an :class:`clawunits.api.RecoverReport`)."""
+    """The text of ``clawunits recover`` (``report`` is an :class:`clawunits.service.api.RecoverReport`)."""
     if report.disabled:
         return f"Recovery at boot is off ({report.disabled}). Run clawunits recover to recover by hand."
     if not report.sessions:

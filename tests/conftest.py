@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from clawunits import bootstrap
-from clawunits.scripted_api import ScriptedAPI
+from clawunits.bootstrap import boot as bootstrap
+from clawunits.testing.scripted_api import ScriptedAPI
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_CLAUDE = REPO / "tests" / "fake_claude.py"

@@ -27,12 +27,12 @@ from typing import Any
 
 from conftest import REPO, Claw, wait_until
 
-from clawunits.foreground import cursor_seqnum
-from clawunits.journal import read_tail, syslog_identifier
-from clawunits.models import SessionRecord, Status
-from clawunits.naming import new_id, unit_name
 from clawunits.records import utc_now_iso
-from clawunits.store import Store
+from clawunits.service.foreground import cursor_seqnum
+from clawunits.state.models import SessionRecord, Status
+from clawunits.state.naming import new_id, unit_name
+from clawunits.state.store import Store
+from clawunits.systemd.journal import read_tail, syslog_identifier
 
 STANDIN = REPO / "tests" / "openclaw_standin.py"
 VENV_BIN = str(Path(sys.executable).parent)

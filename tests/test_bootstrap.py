@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from clawunits import bootstrap
-from clawunits.bootstrap import Booted, BootstrapError, Probe, Proc
+from clawunits.bootstrap import boot as bootstrap
+from clawunits.bootstrap.boot import Booted, BootstrapError, Probe, Proc
 
 UID = os.getuid()
 

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from clawunits.channels import (
+from clawunits.errors import InvalidInput
+from clawunits.notifier.channels import (
     Channel,
     agent_channel,
     check_channel,
@@ -16,7 +17,6 @@ from clawunits.channels import (
     split_text,
     text_units,
 )
-from clawunits.errors import InvalidInput
 
 TELEGRAM = Channel("telegram", "123")
 DISCORD = Channel("discord", "chan")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clawunits.config import ConfigError, Settings, config_path, load_settings, settings_from_dict, state_dir
+from clawunits.state.config import ConfigError, Settings, config_path, load_settings, settings_from_dict, state_dir
 
 FULL = """\
 maxSessions = 3

@@ -15,7 +15,7 @@ import tomli_w
 from conftest import FAKE_CLAUDE, REPO, Claw, wait_until
 from notifier_harness import configure, launch_all, session, systemctl
 
-from clawunits.models import parse_ts
+from clawunits.state.models import parse_ts
 
 UNITS = REPO / "units"
 RUNTIME_UNITS = Path(os.environ.get("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")) / "systemd" / "user"

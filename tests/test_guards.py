@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from clawunits.config import Settings
-from clawunits.guards import GuardContext, LaunchBlocked, check_launch
-from clawunits.openclaw_config import config_path, loads_json5
+from clawunits.service.guards import GuardContext, LaunchBlocked, check_launch
+from clawunits.state.config import Settings
+from clawunits.state.openclaw_config import config_path, loads_json5
 
 WORKDIR_CHANNEL = {"/srv": "telegram|bot|42"}
 

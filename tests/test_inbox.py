@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from clawunits.inbox import Inbox, inbox_for
-from clawunits.runner import _decision, is_question
+from clawunits.runner.runner import _decision, is_question
+from clawunits.state.inbox import Inbox, inbox_for
 
 
 def _names(directory: Path) -> list[str]:

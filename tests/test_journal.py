@@ -17,9 +17,9 @@ import pytest
 from conftest import wait_until
 
 from clawunits import records as R
-from clawunits.journal import Batch, follow, read_after, read_tail
 from clawunits.records import Record, encode
-from clawunits.units import UnitSpec, UserManager
+from clawunits.systemd.journal import Batch, follow, read_after, read_tail
+from clawunits.systemd.units import UnitSpec, UserManager
 
 TS = "2026-11-21T23:55:42.201Z"
 BIG_TEXT = ('NUL\x00 "quoted" back\\slash ünïcødé 日本語 🦀 \ttab ' * 3000)[:100_000]

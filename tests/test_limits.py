@@ -14,7 +14,7 @@ import pytest
 from conftest import FAKE_CLAUDE, Claw, wait_until
 
 from clawunits.errors import InvalidInput
-from clawunits.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
+from clawunits.systemd.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 
 GiB = 1024**3
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from clawunits import messages as m
-from clawunits.models import SessionRecord
+from clawunits.notifier import messages as m
+from clawunits.state.models import SessionRecord
 
 PROMPT = "Fix the failing test in parser.py and explain why it failed, then run the whole suite again please"
 QUOTED = '"Fix the failing test in parser.py and explain why it failed,..."'  # 60 characters + "..."

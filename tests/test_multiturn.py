@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from conftest import FAKE_CLAUDE, Claw, wait_until
 
-from clawunits.api import Service
-from clawunits.config import load_settings
-from clawunits.store import Store
+from clawunits.service.api import Service
+from clawunits.state.config import load_settings
+from clawunits.state.store import Store
 
 Journal = list[dict[str, Any]]
 

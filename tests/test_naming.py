@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from clawunits import naming
 from clawunits.errors import InvalidInput
-from clawunits.naming import generate_name, new_id, unique_name, unit_name, validate_name
+from clawunits.state import naming
+from clawunits.state.naming import generate_name, new_id, unique_name, unit_name, validate_name
 
 # What systemd accepts in a unit name (unit_name_is_valid: these chars, at most 255 of them).
 SYSTEMD_UNIT_CHARS = re.compile(r"^[A-Za-z0-9:_.\\-]+$")

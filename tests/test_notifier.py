@@ -29,11 +29,11 @@ from notifier_harness import (
     systemctl,
 )
 
-from clawunits.models import SessionRecord, Status
-from clawunits.naming import new_id, unit_name
-from clawunits.notifier import Item, Outbox
-from clawunits.scripted_api import ASK_TEXT, long_text
-from clawunits.store import Store
+from clawunits.notifier.notifier import Item, Outbox
+from clawunits.state.models import SessionRecord, Status
+from clawunits.state.naming import new_id, unit_name
+from clawunits.state.store import Store
+from clawunits.testing.scripted_api import ASK_TEXT, long_text
 
 
 def send(target: str, text: str, channel: str = "telegram", account: str | None = None) -> list[str]:

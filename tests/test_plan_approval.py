@@ -15,8 +15,8 @@ from typing import Any
 from conftest import Claw, wait_until
 from notifier_harness import Recording, configure, running_notifier
 
-from clawunits import journal
-from clawunits.scripted_api import long_text
+from clawunits.systemd import journal
+from clawunits.testing.scripted_api import long_text
 
 
 def _setup(claw: Claw, **options: Any) -> Recording:

@@ -25,7 +25,7 @@ from conftest import OFFLINE_ENV, REPO, SCRUBBED, Claw, _stop_units, wait_until
 from plugin_harness import Gateway, free_port, provision
 from test_worktree import make_repo
 
-from clawunits.scripted_api import ScriptedAPI
+from clawunits.testing.scripted_api import ScriptedAPI
 
 CLAWUNITS = Path(sys.executable).parent / "clawunits"
 ASK = "I can do A or B. Which option do you prefer?"

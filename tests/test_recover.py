@@ -22,8 +22,8 @@ import pytest
 from conftest import REPO, Claw, alive, wait_until
 from notifier_harness import NotifierUnit, Recording, configure, session, systemctl
 
-from clawunits import bootstrap
-from clawunits.scripted_api import ASK_TEXT
+from clawunits.bootstrap import boot as bootstrap
+from clawunits.testing.scripted_api import ASK_TEXT
 
 RUNTIME_UNITS = Path(os.environ.get("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")) / "systemd" / "user"
 # Sessions run this clone's code (the unit environment passes only allow-listed variables).

@@ -25,7 +25,7 @@ from claude_agent_sdk import (
     UserMessage,
 )
 
-from clawunits.scripted_api import (
+from clawunits.testing.scripted_api import (
     ASK_TEXT,
     ScriptedAPI,
     check_loopback,
@@ -299,7 +299,7 @@ def test_refuses_non_loopback() -> None:
 
 def test_module_entry_point() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "clawunits.scripted_api", "--port", "0"],
+        [sys.executable, "-m", "clawunits.testing.scripted_api", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -318,7 +318,7 @@ def test_module_entry_point() -> None:
             proc.kill()
             proc.wait()
     bad = subprocess.run(
-        [sys.executable, "-m", "clawunits.scripted_api", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "clawunits.testing.scripted_api", "--host", "0.0.0.0"],
         cwd=REPO,
         capture_output=True,
         text=True,

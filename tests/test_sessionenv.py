@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from clawunits.config import Settings
-from clawunits.sessionenv import session_environment
+from clawunits.state.config import Settings
+from clawunits.systemd.sessionenv import session_environment
 
 CALLER = {
     "ANTHROPIC_API_KEY": "sk-ant-xyz",

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from clawunits import store as store_mod
 from clawunits.errors import Ambiguous, NotFound, StoreError
-from clawunits.models import SessionRecord, Status, WorktreeInfo
-from clawunits.store import Store
+from clawunits.state import store as store_mod
+from clawunits.state.models import SessionRecord, Status, WorktreeInfo
+from clawunits.state.store import Store
 
 DATA = Path(__file__).resolve().parent / "data"
 CLAUDE_UUID = "3f2b8c1e-9a4d-4f6e-b1c2-7d8e9f0a1b2c"
@@ -279,7 +279,7 @@ def test_corrupt_records_are_skipped_with_a_warning(populated: Store, caplog: py
     (d / "binary44.toml").write_bytes(b"\xff\xfe\x00garbage")
     (d / "adir5555.toml").mkdir()
     (d / "empty666.toml").write_text("")
-    with caplog.at_level(logging.WARNING, logger="clawunits.store"):
+    with caplog.at_level(logging.WARNING, logger="clawunits.state.store"):
         records = populated.all()
     assert [r.id for r in records] == ["abcd1234", "abcd5678", "zzzz0000", "yyyy9999"]
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

@@ -14,7 +14,7 @@ import pytest
 from conftest import wait_until
 
 from clawunits.errors import SystemdError
-from clawunits.units import UnitSpec, UnitState, UserManager
+from clawunits.systemd.units import UnitSpec, UnitState, UserManager
 
 
 @dataclass

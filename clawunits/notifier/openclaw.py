@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clawunits.channels import Channel, split_text
+from clawunits.notifier.channels import Channel, split_text
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from clawunits.api import Service
 from clawunits.errors import ClawunitsError, SystemdError
-from clawunits.foreground import Foreground
-from clawunits.models import SessionRecord, Status, parse_ts
-from clawunits.stats import archive_sessions
-from clawunits.store import sweep_temp_files
+from clawunits.service.api import Service
+from clawunits.service.foreground import Foreground
+from clawunits.service.stats import archive_sessions
+from clawunits.state.models import SessionRecord, Status, parse_ts
+from clawunits.state.store import sweep_temp_files
 
 ARCHIVE_AFTER_SEC = 3600.0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from clawunits.records import utc_now_iso
-from clawunits.store import Store, write_atomically
+from clawunits.state.store import Store, write_atomically
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from clawunits.config import Settings
+from clawunits.state.config import Settings
 
 # Prefixes and names that configure Claude Code, its provider, and the process basics.
 PASS_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "CLAWUNITS_", "AWS_", "VERTEX_", "LC_", "DISABLE_")

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clawunits.cgroups import cgroup_paths
 from clawunits.errors import SystemdError
+from clawunits.systemd.cgroups import cgroup_paths
 
 JOURNAL_DIR = Path("/run/systemd/journal")
 JOURNAL_STDOUT = JOURNAL_DIR / "stdout"
@@ -881,7 +881,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("\n".join(lines))
     return rc
-
-
-if __name__ == "__main__":
-    sys.exit(main())

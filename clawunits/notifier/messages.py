@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from clawunits.models import SessionRecord
 from clawunits.render import duration, quoted_prompt
+from clawunits.state.models import SessionRecord
 
 PREVIEW_CHARS = 500
 QUESTION_PREVIEW_CHARS = 200

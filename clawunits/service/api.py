@@ -15,21 +15,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clawunits import journal, naming
-from clawunits.channels import check_channel
-from clawunits.config import PERMISSION_MODES, Settings, load_settings, state_dir
 from clawunits.errors import Forbidden, InvalidInput, LimitReached, NotFound, StateError, SystemdError
-from clawunits.models import SessionRecord, Status, WorktreeInfo, parse_ts
+from clawunits.notifier.channels import check_channel
 from clawunits.records import GAP, TURN_END, is_secret_name, shorten, utc_now_iso
-from clawunits.store import Store
+from clawunits.state import naming
+from clawunits.state.config import PERMISSION_MODES, Settings, load_settings, state_dir
+from clawunits.state.models import EndCause, SessionRecord, Status, WaitingFor, WorktreeInfo, parse_ts
+from clawunits.state.store import Store
+from clawunits.systemd import journal
 
 # Imported where used: every CLI call imports this module, and each command needs only a few of these
 # (start-up time is what a CLI call mostly costs; see docs/PERFORMANCE.md).
 if TYPE_CHECKING:
     from clawunits import plans
-    from clawunits import worktree as worktrees
-    from clawunits.limits import Limits
-    from clawunits.units import UnitSpec, UnitState, UserManager
+    from clawunits.service import worktree as worktrees
+    from clawunits.systemd.limits import Limits
+    from clawunits.systemd.units import UnitSpec, UnitState, UserManager
 
 MAX_PROMPT_BYTES = 256 * 1024
 LAUNCH_GRACE_SEC = 30.0
@@ -161,7 +162,7 @@ class Service:
     @property
     def manager(self) -> UserManager:
         # Connect lazily: listing finished sessions or printing stats needs no bus at all.
-        from clawunits.units import UserManager
+        from clawunits.systemd.units import UserManager
 
         if self._manager is None:
             self._manager = UserManager()
@@ -175,10 +176,10 @@ class Service:
 
     def launch(self, req: LaunchRequest) -> SessionRecord:
         """Validate, record and start a session unit; returns once the runner process is running."""
-        from clawunits.sessionenv import session_environment
+        from clawunits.systemd.sessionenv import session_environment
 
         if req.worktree:  # only a worktree launch uses it (``checkout``/``created`` are None otherwise)
-            from clawunits import worktree as worktrees
+            from clawunits.service import worktree as worktrees
 
         prompt = check_prompt(req.prompt)
         _check_worktree_options(req)
@@ -217,7 +218,7 @@ class Service:
         limits = self._limits(req, resumed)
         checkout = self._checkout(req, workdir)
         if req.run_guards:
-            from clawunits.guards import GuardContext, check_launch
+            from clawunits.service.guards import GuardContext, check_launch
 
             ctx = GuardContext(workdir=workdir, agent_id=agent, agent_workspace=req.agent_workspace)
             check_launch(ctx, self.settings, self.environ)
@@ -282,7 +283,7 @@ class Service:
             self.manager.start(self._unit_spec(record))
         except SystemdError as e:
             why = f"unit did not start: {e.message}"
-            self.store.update(record.id, lambda r: _finish(r, Status.FAILED, why, "crash"))
+            self.store.update(record.id, lambda r: r.ended(Status.FAILED, why, EndCause.CRASH))
             if created is not None:
                 # Nothing ran in it: leave no stray worktree or branch behind.
                 worktrees.discard(created)
@@ -292,8 +293,8 @@ class Service:
 
     def _limits(self, req: LaunchRequest, resumed: SessionRecord | None) -> Limits:
         """Each limit from the launch, else from the resumed session, else from the configuration."""
-        from clawunits.config import session_limits
-        from clawunits.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
+        from clawunits.state.config import session_limits
+        from clawunits.systemd.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 
         base = resumed.limits if resumed else session_limits(self.settings)
         return Limits(
@@ -305,20 +306,20 @@ class Service:
 
     @property
     def worktree_root(self) -> Path:
-        from clawunits import worktree as worktrees
+        from clawunits.service import worktree as worktrees
 
         return worktrees.root_for(self.settings.worktreeDir, self.store.root)
 
     def _checkout(self, req: LaunchRequest, workdir: str) -> worktrees.Checkout | None:
         """With ``--worktree``: the repository and base the session's worktree is cut from."""
-        from clawunits import worktree as worktrees
+        from clawunits.service import worktree as worktrees
 
         return worktrees.prepare(workdir, req.base) if req.worktree else None
 
     def _unit_spec(self, record: SessionRecord) -> UnitSpec:
-        from clawunits.limits import SESSION_SLICE
-        from clawunits.sessionenv import session_environment
-        from clawunits.units import UnitSpec
+        from clawunits.systemd.limits import SESSION_SLICE
+        from clawunits.systemd.sessionenv import session_environment
+        from clawunits.systemd.units import UnitSpec
 
         fixed = {
             "CLAWUNITS_STATE_DIR": str(self.store.root),
@@ -449,9 +450,7 @@ class Service:
                 continue
             reason, cause = _lost_reason(state)
             vanished = state is None
-            out.append(
-                self.store.update(record.id, lambda r, why=reason, c=cause, gone=vanished: _close_lost(r, why, c, gone))
-            )
+            out.append(self.store.update(record.id, lambda r, why=reason, c=cause, gone=vanished: r.lost(why, c, gone)))
         return out
 
     def output(self, ref: str, lines: int = 50, full: bool = False) -> OutputView:
@@ -477,8 +476,8 @@ class Service:
         Catch-up is exactly the records after the last one this channel saw (a journal cursor); a channel
         that never saw the session gets the last ``lines`` entries instead.
         """
-        from clawunits.foreground import Foreground
         from clawunits.render import render_entry
+        from clawunits.service.foreground import Foreground
 
         if lines < 1:
             raise InvalidInput("--lines must be at least 1")
@@ -501,7 +500,7 @@ class Service:
 
     def bg(self, ref: str | None, channel: str) -> list[SessionRecord]:
         """Stop streaming a session (or every session in the foreground of ``channel``) to the channel."""
-        from clawunits.foreground import Foreground
+        from clawunits.service.foreground import Foreground
 
         ch = check_channel(channel)
         state = Foreground(self.store)
@@ -519,7 +518,7 @@ class Service:
 
     def stats(self) -> dict[str, Any]:
         """Usage figures from the durable store (and sessions gc removed from it), so they survive restarts."""
-        from clawunits.stats import load_stats_archive, stats_of
+        from clawunits.service.stats import load_stats_archive, stats_of
 
         return stats_of(self.sessions(include_archived=True), load_stats_archive(self.store.root))
 
@@ -548,7 +547,7 @@ class Service:
         that feedback); an answer naming another plan version than the waiting one is refused.
         """
         from clawunits import plans
-        from clawunits.inbox import inbox_for
+        from clawunits.state.inbox import inbox_for
 
         text = check_message(message)
         answer = plans.parse_answer(text)
@@ -577,11 +576,10 @@ class Service:
             )
             count = 0 if user_initiated else current.auto_responds + 1
             # The runner is about to work on it: report it running now, not the state of the last turn.
-            updated = current.with_changes(auto_responds=count, last_activity_at=utc_now_iso())
-            if current.waiting_for not in ANSWERED_IN_TURN:
-                updated = updated.with_changes(
-                    status=Status.RUNNING, waiting_for=None, reason=None, end_cause=None, completed_at=None
-                )
+            if current.waiting_for and current.waiting_for.answered_in_turn:
+                updated = current.with_changes(auto_responds=count, last_activity_at=utc_now_iso())
+            else:
+                updated = current.turn_started().with_changes(auto_responds=count)
             self.store.save(updated)
         self._wake(record)
         # An interrupt stops a turn in progress; an answer to a permission request or a message to an idle
@@ -621,7 +619,7 @@ class Service:
             def down(r: SessionRecord) -> SessionRecord | None:
                 if r.status is not Status.INTERRUPTED:
                     return None
-                return r.with_changes(status=Status.KILLED, reason="killed by clawunits kill", end_cause="killed")
+                return r.killed()
 
             killed = self.store.update(record.id, down)
             if killed.status is Status.KILLED:
@@ -635,7 +633,7 @@ class Service:
         before = record
         killed = self.store.update(
             record.id,
-            lambda r: None if r.status.is_terminal else _finish(r, Status.KILLED, "killed by clawunits kill", "killed"),
+            lambda r: None if r.status.is_terminal else r.killed(),
         )
         if killed.status is not Status.KILLED:
             # Its turn finished since we looked: it may still be open for follow-ups; close it as above.
@@ -704,7 +702,7 @@ class Service:
             failed = self.store.update(
                 record.id,
                 lambda r: (
-                    r.with_changes(status=Status.FAILED, reason=f"not recovered: {unfit}", end_cause="error")
+                    r.ended(Status.FAILED, f"not recovered: {unfit}", EndCause.ERROR)
                     if r.status is Status.INTERRUPTED
                     else None
                 ),
@@ -717,7 +715,7 @@ class Service:
                 self._unload(record.unit)
             except SystemdError as e:
                 return Recovery(record, "error", f"recovery failed: {e.message}")
-        resumed = self.store.update(record.id, _resumed)
+        resumed = self.store.update(record.id, lambda r: r.recovering())
         if resumed.status is Status.INTERRUPTED or resumed.recoveries == record.recoveries:
             return Recovery(resumed, "skipped", f"it is {resumed.status.value}: nothing to recover")
         try:
@@ -746,7 +744,7 @@ class Service:
 
     def worktree(self, ref: str) -> tuple[SessionRecord, worktrees.WorktreeView]:
         """The session's worktree: branch, base, status and diff stat against the base."""
-        from clawunits import worktree as worktrees
+        from clawunits.service import worktree as worktrees
 
         record = self.get(ref)
         if record.worktree is None:
@@ -760,7 +758,7 @@ class Service:
 
         A worktree shared with a resumed session stays while any of them is open.
         """
-        from clawunits import worktree as worktrees
+        from clawunits.service import worktree as worktrees
 
         info = record.worktree
         if info is None:
@@ -809,7 +807,6 @@ STATUS_FILTERS = {
 
 
 # What a session can wait for in the middle of a turn: the answer goes to that turn, it starts no new one.
-ANSWERED_IN_TURN = ("permission", "plan")
 
 
 def _plan_answer_text(record: SessionRecord, text: str, answer: plans.PlanAnswer | None, version: int | None) -> str:
@@ -822,7 +819,7 @@ def _plan_answer_text(record: SessionRecord, text: str, answer: plans.PlanAnswer
 
     named = version if version is not None else (answer.version if answer else None)
     who = f"session {record.name} [{record.id}]"
-    if record.waiting_for != "plan":
+    if record.waiting_for is not WaitingFor.PLAN:
         if named is None:
             return text
         if record.plan_version == 0:
@@ -853,7 +850,7 @@ def _check_accepts_messages(record: SessionRecord) -> None:
             f"session {record.name} [{record.id}] is {record.status.value}; it takes no more messages",
             hint=f"continue the conversation with: clawunits resume {record.name} 'your message'",
         )
-    if not record.multi_turn and record.waiting_for not in ANSWERED_IN_TURN:
+    if not record.multi_turn and not (record.waiting_for and record.waiting_for.answered_in_turn):
         raise StateError(
             f"session {record.name} [{record.id}] is single-turn (--multi-turn-disabled); it takes no messages"
         )
@@ -897,38 +894,6 @@ def _launching(record: SessionRecord) -> bool:
     return (datetime.now(UTC) - parse_ts(since)).total_seconds() < LAUNCH_GRACE_SEC
 
 
-def _close_lost(
-    record: SessionRecord, reason: str, cause: str = "lost", vanished: bool = False
-) -> SessionRecord | None:
-    if not record.is_open:
-        return None
-    if record.status.is_terminal:
-        return record.with_changes(waiting_for=None)
-    if vanished and record.status in (Status.RUNNING, Status.WAITING):
-        # Its unit went with the user manager (a starting one may just never have been started: failed).
-        now = utc_now_iso()
-        return record.with_changes(
-            status=Status.INTERRUPTED,
-            reason="interrupted: the user manager went down while it ran (crash or power cut)",
-            end_cause="shutdown",
-            completed_at=now,
-            interrupted_at=now,
-            waiting_for="question" if record.waiting_for == "question" else None,
-            pending_permission=None,
-        )
-    return _finish(record, Status.FAILED, reason, cause)
-
-
-def _finish(record: SessionRecord, status: Status, reason: str, cause: str) -> SessionRecord:
-    return record.with_changes(
-        status=status,
-        reason=reason,
-        end_cause=cause,
-        waiting_for=None,
-        completed_at=record.completed_at or utc_now_iso(),
-    )
-
-
 def _unrecoverable(record: SessionRecord) -> str | None:
     """Why an interrupted session cannot go on, or None."""
     left = record.budget_usd - record.prior_cost_usd - record.cost_usd
@@ -943,34 +908,18 @@ def _unrecoverable(record: SessionRecord) -> str | None:
 def _resumes_how(record: SessionRecord) -> str:
     if not record.claude_session_id:
         return "starts over with its prompt (it was interrupted before Claude Code started)"
-    if record.waiting_for == "question":
+    if record.waiting_for is WaitingFor.QUESTION:
         return f"resumes Claude session {record.claude_session_id}, waiting for the answer to its question"
     return f"resumes Claude session {record.claude_session_id} and continues its turn"
 
 
-def _resumed(record: SessionRecord) -> SessionRecord | None:
-    """The record of an interrupted session about to run again; None when it is not interrupted (any more)."""
-    if record.status is not Status.INTERRUPTED:
-        return None
-    now = utc_now_iso()
-    return record.with_changes(
-        status=Status.WAITING if record.waiting_for == "question" else Status.RUNNING,
-        reason=None,
-        end_cause=None,
-        completed_at=None,
-        recoveries=record.recoveries + 1,
-        recovered_at=now,
-        last_activity_at=now,
-    )
-
-
-def _lost_reason(state: UnitState | None) -> tuple[str, str]:
+def _lost_reason(state: UnitState | None) -> tuple[str, EndCause]:
     """Why a session ended unrecorded, and its end cause (``oom`` when systemd saw an OOM kill)."""
     if state is None:
-        return "the session's unit is gone and its runner recorded no exit (user manager restarted?)", "lost"
+        return "the session's unit is gone and its runner recorded no exit (user manager restarted?)", EndCause.LOST
     if state.result == "oom-kill":
-        return "out of memory: the kernel killed a process of the session and systemd stopped it", "oom"
-    return f"the runner ended without recording an exit: {state.describe_exit()}", "lost"
+        return "out of memory: the kernel killed a process of the session and systemd stopped it", EndCause.OOM
+    return f"the runner ended without recording an exit: {state.describe_exit()}", EndCause.LOST
 
 
 def _fresh_id(taken: set[str]) -> str:

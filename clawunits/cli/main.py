@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from clawunits.api import Service
+    from clawunits.service.api import Service
 
 INTERNAL_ERROR = 70
 
@@ -28,7 +28,7 @@ def _emit(as_json: bool, data: Any, text: str) -> None:
 
 
 def _service(ctx: click.Context) -> Service:
-    from clawunits.api import Service
+    from clawunits.service.api import Service
 
     if ctx.obj is None:
         ctx.obj = Service()
@@ -79,7 +79,7 @@ def cli() -> None:
 def launch(ctx: click.Context, prompt: str, allowed_tools: str | None, as_json: bool, **opts: Any) -> None:
     """Launch a session running PROMPT in its own systemd user unit (PROMPT "-" reads it from stdin)."""
     from clawunits import render
-    from clawunits.api import LaunchRequest
+    from clawunits.service.api import LaunchRequest
 
     if prompt == "-":
         # Long prompts cannot travel as one argument (the kernel caps each at 128 KiB).
@@ -315,7 +315,7 @@ def resume(
     (PROMPT "-" reads it from stdin.)
     """
     from clawunits import render
-    from clawunits.api import LaunchRequest
+    from clawunits.service.api import LaunchRequest
 
     service = _service(ctx)
     if list_only:
@@ -380,8 +380,9 @@ def fg(ctx: click.Context, session: str, lines: int, channel: str | None, as_jso
 
 
 def _follow(unit: str, cursor: str | None) -> None:
-    from clawunits import journal, records
+    from clawunits import records
     from clawunits.render import render_entry
+    from clawunits.systemd import journal
 
     try:
         for rec in journal.follow(unit, cursor):
@@ -417,7 +418,7 @@ def notifier(ctx: click.Context) -> None:
     import logging
     import signal
 
-    from clawunits.notifier import Notifier
+    from clawunits.notifier.notifier import Notifier
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
@@ -436,7 +437,7 @@ def notifier(ctx: click.Context) -> None:
 @click.pass_context
 def gc(ctx: click.Context, as_json: bool) -> None:
     """Archive sessions finished over an hour ago, reset their units, delete beyond maxPersistedSessions."""
-    from clawunits.gc import collect
+    from clawunits.service.gc import collect
 
     report = collect(_service(ctx))
     text = (
@@ -478,7 +479,7 @@ def wait(ctx: click.Context, session: str, timeout: float | None, ended: bool, a
 def doctor(as_json: bool) -> None:
     """Check the user manager, journald, linger, the Claude CLI and credentials, OpenClaw, the notifier, the
     config; say how to fix what is wrong. Exits 1 when something fails."""
-    from clawunits.doctor import FAIL, render, run_checks
+    from clawunits.service.doctor import FAIL, render, run_checks
 
     checks = run_checks()
     _emit(
@@ -500,7 +501,7 @@ def config_show(as_json: bool) -> None:
     import json
     from dataclasses import asdict
 
-    from clawunits.config import config_path, load_settings
+    from clawunits.state.config import config_path, load_settings
 
     settings = asdict(load_settings())
     text = "\n".join([f"# {config_path()}", *(f"{k} = {json.dumps(v)}" for k, v in settings.items())])
@@ -513,7 +514,7 @@ def config_sync(as_json: bool) -> None:
     """Replace the config file with the plugin config given as a JSON object on stdin (validated first)."""
     import json
 
-    from clawunits.config import config_path, write_settings
+    from clawunits.state.config import config_path, write_settings
 
     try:
         raw = json.loads(sys.stdin.read() or "{}")

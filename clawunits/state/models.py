@@ -7,7 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from clawunits.limits import UNLIMITED, Limits, format_duration, format_size
+from clawunits.records import utc_now_iso
+from clawunits.systemd.limits import UNLIMITED, Limits, format_duration, format_size
 
 
 class Status(StrEnum):
@@ -40,6 +41,40 @@ _ICONS = {
     Status.KILLED: "⛔",
     Status.INTERRUPTED: "⏸️",
 }
+
+
+class WaitingFor(StrEnum):
+    """What an open session waits for."""
+
+    QUESTION = "question"  # Claude asked the user something; the next message answers it
+    INPUT = "input"  # the task is done (status completed); the session stays open for follow-ups
+    PERMISSION = "permission"  # a tool call waits for allow or deny
+    PLAN = "plan"  # a plan waits for approve or reject
+
+    @property
+    def answered_in_turn(self) -> bool:
+        """The answer goes to the turn in progress (the SDK's permission callback), not into a new turn."""
+        return self in (WaitingFor.PERMISSION, WaitingFor.PLAN)
+
+
+class EndCause(StrEnum):
+    """Why a session ended (``endCause`` in the API and the ``exit`` record's ``cause``)."""
+
+    COMPLETED = "completed"
+    IDLE_TIMEOUT = "idle-timeout"
+    BUDGET = "budget"
+    API_ERROR = "api-error"
+    ERROR = "error"  # an error result of Claude Code, or a session that could not be recovered
+    CRASH = "crash"  # the runner or the SDK raised
+    KILLED = "killed"
+    LOST = "lost"  # its runner ended without recording an exit
+    SHUTDOWN = "shutdown"  # interrupted: the user manager stopped, or vanished with the machine
+    OOM = "oom"
+    RUNTIME = "runtime"
+
+
+KILLED_REASON = "killed by clawunits kill"
+VANISHED_REASON = "interrupted: the user manager went down while it ran (crash or power cut)"
 
 SCHEMA_VERSION = 1
 
@@ -95,16 +130,13 @@ class SessionRecord:
     started_at: str | None = None
     completed_at: str | None = None
     reason: str | None = None
-    # How it ended: completed, idle-timeout, budget, api-error, error, crash, killed, lost (no exit record),
-    # or shutdown (interrupted: the user manager stopped, or vanished with the machine).
-    end_cause: str | None = None
+    end_cause: EndCause | None = None
     result_preview: str | None = None
     origin_channel: str | None = None
     # The OpenClaw agent that launched it (plugin tools): only that agent may respond to it or kill it.
     origin_agent: str | None = None
-    # Multi-turn: what a waiting session waits for ("question", "input", "permission", "plan") and the open
-    # request (a permission request's or a plan's id).
-    waiting_for: str | None = None
+    # Multi-turn: what an open session waits for, and the open request (a permission request's or a plan's id).
+    waiting_for: WaitingFor | None = None
     pending_permission: str | None = None
     # Plan mode: the version of the newest plan Claude proposed (1, 2, ... ; 0 = none yet), and the permission
     # mode the session continues in once a plan is approved.
@@ -117,7 +149,7 @@ class SessionRecord:
     idle_timeout_minutes: float = 30.0
     permission_timeout_sec: float = 600.0
     stall_timeout_sec: float = 600.0
-    # Resource limits of its unit (None: unlimited); see clawunits.limits.
+    # Resource limits of its unit (None: unlimited); see clawunits.systemd.limits.
     memory_max: int | None = None
     cpu_quota: float | None = None
     tasks_max: int | None = None
@@ -148,7 +180,7 @@ class SessionRecord:
         A multi-turn session whose turn finished the task (no question) is ``completed``; its runner stays
         up, ``waiting_for`` "input", until a follow-up arrives or the idle timeout closes it.
         """
-        return not self.status.is_terminal or (self.status is Status.COMPLETED and self.waiting_for == "input")
+        return not self.status.is_terminal or (self.status is Status.COMPLETED and self.waiting_for is WaitingFor.INPUT)
 
     @property
     def launch_dir(self) -> str:
@@ -165,10 +197,136 @@ class SessionRecord:
         t1 = parse_ts(end) if end else datetime.now(t0.tzinfo)
         return max(0, int((t1 - t0).total_seconds() * 1000))
 
+    # -- state changes: each is written here once; the runner and the service both call these ------------
+
+    def turn_started(self) -> SessionRecord:
+        """A new turn begins (a prompt or follow-up is sent to Claude): running, nothing waits."""
+        return self.with_changes(
+            status=Status.RUNNING,
+            waiting_for=None,
+            reason=None,
+            end_cause=None,
+            completed_at=None,
+            last_activity_at=utc_now_iso(),
+        )
+
+    def turn_finished(self, question: bool) -> SessionRecord:
+        """A turn ended: waiting for the answer to a question, or the task done (completed, open for follow-ups).
+
+        A session closed meanwhile (killed, say) keeps its verdict.
+        """
+        if not self.is_open:
+            return self
+        now = utc_now_iso()
+        if question:
+            return self.with_changes(status=Status.WAITING, waiting_for=WaitingFor.QUESTION, last_activity_at=now)
+        return self.with_changes(
+            status=Status.COMPLETED,
+            waiting_for=WaitingFor.INPUT,
+            reason="task finished",
+            end_cause=EndCause.COMPLETED,
+            completed_at=now,
+            last_activity_at=now,
+        )
+
+    def awaiting_answer(self, kind: WaitingFor, request_id: str, plan_version: int | None = None) -> SessionRecord:
+        """A permission request or a plan waits for the user's answer."""
+        changes: dict[str, Any] = {"status": Status.WAITING, "waiting_for": kind, "pending_permission": request_id}
+        if plan_version is not None:
+            changes["plan_version"] = plan_version
+        return self.with_changes(**changes)
+
+    def answer_taken(self, permission_mode: str | None = None) -> SessionRecord:
+        """The open permission request or plan was answered (or timed out): the turn goes on."""
+        return self.with_changes(
+            status=Status.RUNNING if not self.status.is_terminal else self.status,
+            waiting_for=None,
+            pending_permission=None,
+            permission_mode=permission_mode or self.permission_mode,
+            last_activity_at=utc_now_iso(),
+        )
+
+    def ended(self, status: Status, reason: str, cause: EndCause) -> SessionRecord:
+        """Closed with a final verdict: nothing waits any more, no request stays open."""
+        return self.with_changes(
+            status=status,
+            reason=reason,
+            end_cause=cause,
+            waiting_for=None,
+            pending_permission=None,
+            completed_at=self.completed_at or utc_now_iso(),
+        )
+
+    def killed(self) -> SessionRecord:
+        """Ended by ``clawunits kill`` (recorded before its unit is stopped, so the runner keeps this verdict)."""
+        return self.ended(Status.KILLED, KILLED_REASON, EndCause.KILLED)
+
+    def interrupted(self, reason: str, cause: EndCause = EndCause.SHUTDOWN) -> SessionRecord:
+        """Stopped by a shutdown, for ``recover``: a question asked stays asked; a turn in flight or an open
+        permission request is continued instead."""
+        now = utc_now_iso()
+        return self.with_changes(
+            status=Status.INTERRUPTED,
+            reason=reason,
+            end_cause=cause,
+            completed_at=now,
+            interrupted_at=now,
+            waiting_for=WaitingFor.QUESTION if self.waiting_for is WaitingFor.QUESTION else None,
+            pending_permission=None,
+        )
+
+    def closed(self, status: Status, reason: str, cause: EndCause) -> SessionRecord:
+        """The runner ends with this outcome: a verdict already recorded (killed, say) stays, and a completed
+        session that was open for follow-ups now closes for them too."""
+        if self.status is Status.COMPLETED and self.waiting_for is WaitingFor.INPUT:
+            idle = cause is EndCause.IDLE_TIMEOUT
+            return self.with_changes(
+                waiting_for=None,
+                reason=reason if idle else self.reason,
+                end_cause=cause if idle else EndCause.COMPLETED,
+            )
+        if self.status.is_terminal:
+            return self
+        if status is Status.INTERRUPTED:
+            return self.interrupted(reason, cause)
+        return self.ended(status, reason, cause)
+
+    def lost(self, reason: str, cause: EndCause = EndCause.LOST, vanished: bool = False) -> SessionRecord | None:
+        """Its runner is gone without recording how the session ended; None when nothing is to change.
+
+        ``vanished``: its unit went with the user manager, so a running session was interrupted, not failed
+        (a starting one may just never have been started: failed).
+        """
+        if not self.is_open:
+            return None
+        if self.status.is_terminal:
+            return self.with_changes(waiting_for=None)
+        if vanished and self.status in (Status.RUNNING, Status.WAITING):
+            return self.interrupted(VANISHED_REASON)
+        return self.ended(Status.FAILED, reason, cause)
+
+    def recovering(self) -> SessionRecord | None:
+        """An interrupted session about to run again; None when it is not interrupted (any more)."""
+        if self.status is not Status.INTERRUPTED:
+            return None
+        now = utc_now_iso()
+        return self.with_changes(
+            status=Status.WAITING if self.waiting_for is WaitingFor.QUESTION else Status.RUNNING,
+            reason=None,
+            end_cause=None,
+            completed_at=None,
+            recoveries=self.recoveries + 1,
+            recovered_at=now,
+            last_activity_at=now,
+        )
+
     def to_toml(self) -> dict[str, Any]:
         """The stored form: None values are left out (TOML has no null)."""
         data = asdict(self)
         data["status"] = self.status.value
+        for key in ("waiting_for", "end_cause"):
+            if data[key] is not None:
+                data[key] = str(data[key])
         return {k: v for k, v in data.items() if v is not None}
 
     @classmethod
@@ -176,6 +334,10 @@ class SessionRecord:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["status"] = Status(values.get("status", Status.STARTING))
+        if values.get("waiting_for") is not None:
+            values["waiting_for"] = WaitingFor(values["waiting_for"])
+        if values.get("end_cause") is not None:
+            values["end_cause"] = EndCause(values["end_cause"])
         if isinstance(values.get("worktree"), dict):
             known_wt = {f.name for f in fields(WorktreeInfo)}
             values["worktree"] = WorktreeInfo(**{k: v for k, v in values["worktree"].items() if k in known_wt})

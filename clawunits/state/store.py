@@ -22,8 +22,8 @@ from typing import Any
 import tomli_w
 
 from clawunits.errors import Ambiguous, NotFound, StoreError
-from clawunits.models import SessionRecord
-from clawunits.naming import ID_ALPHABET
+from clawunits.state.models import SessionRecord
+from clawunits.state.naming import ID_ALPHABET
 
 MIN_ID_PREFIX = 4
 CACHE = "records.cache.json"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clawunits.cgroups import cgroup_paths
 from clawunits.errors import InvalidInput
+from clawunits.systemd.cgroups import cgroup_paths
 
 # The slice every session unit runs in (units/clawunits.slice); `systemctl --user status clawunits.slice`.
 SESSION_SLICE = "clawunits.slice"

@@ -31,7 +31,7 @@ plan left it ends the turn quoting the feedback. Approved, it carries out the pr
 (``[[tool: Write …]]``, ``[[bash: …]]``, ``[[text: …]]``). Without a plan file in the request it passes the
 plan in ``ExitPlanMode``'s input instead.
 
-Run standalone with ``python -m clawunits.scripted_api [--host 127.0.0.1] [--port 8765] [--log FILE]``.
+Run standalone with ``python -m clawunits.testing.scripted_api [--host 127.0.0.1] [--port 8765] [--log FILE]``.
 """
 
 from __future__ import annotations
@@ -719,7 +719,9 @@ def check_loopback(host: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clawunits.scripted_api", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m clawunits.testing.scripted_api", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port, 0 for any free one (default 8765)")
     parser.add_argument("--log", type=Path, default=None, help="append every request to FILE as JSON lines")

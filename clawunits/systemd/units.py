@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from clawunits.errors import SystemdError
-from clawunits.limits import Limits
+from clawunits.systemd.limits import Limits
 
 
 def _bare_pystemd() -> None:

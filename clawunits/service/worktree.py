@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from clawunits.errors import GitError, InvalidInput, StateError
-from clawunits.models import WorktreeInfo
+from clawunits.state.models import WorktreeInfo
 
 BRANCH_PREFIX = "clawunits/"
 GIT_TIMEOUT_SEC = 120.0

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from clawunits.errors import ClawunitsError, InvalidInput
-from clawunits.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 from clawunits.plans import EXECUTION_MODES
+from clawunits.systemd.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
@@ -123,7 +123,7 @@ def write_settings(raw: dict[str, Any], path: Path | None = None) -> dict[str, A
     """
     import tomli_w
 
-    from clawunits.store import ensure_private_dir, write_atomically
+    from clawunits.state.store import ensure_private_dir, write_atomically
 
     options = {k: v for k, v in raw.items() if k not in PLUGIN_ONLY and v is not None}
     settings_from_dict(options, source="plugin config")

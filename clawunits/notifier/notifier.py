@@ -25,17 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clawunits import messages
 from clawunits import records as R
-from clawunits.api import Service
-from clawunits.channels import parse_channel, route
-from clawunits.foreground import Foreground, View, cursor_seqnum
-from clawunits.journal import JOURNALCTL
-from clawunits.models import SessionRecord, Status, parse_ts
-from clawunits.naming import ID_ALPHABET, ID_LENGTH, UNIT_PREFIX
-from clawunits.openclaw import OpenClaw
+from clawunits.notifier import messages
+from clawunits.notifier.channels import parse_channel, route
+from clawunits.notifier.openclaw import OpenClaw
 from clawunits.records import GapDetector, Joiner, parse_line, utc_now_iso
-from clawunits.store import ensure_private_dir, write_atomically
+from clawunits.service.api import Service
+from clawunits.service.foreground import Foreground, View, cursor_seqnum
+from clawunits.state.models import EndCause, SessionRecord, Status, parse_ts
+from clawunits.state.naming import ID_ALPHABET, ID_LENGTH, UNIT_PREFIX
+from clawunits.state.store import ensure_private_dir, write_atomically
+from clawunits.systemd.journal import JOURNALCTL
 
 log = logging.getLogger(__name__)
 
@@ -526,7 +526,7 @@ class Notifier:
 
 
 # End causes the store gets from systemd, not from an `exit` record the notifier would have seen.
-UNRECORDED_ENDS = frozenset({"lost", "oom"})
+UNRECORDED_ENDS = frozenset({EndCause.LOST, EndCause.OOM})
 
 
 def _end_key(s: SessionRecord) -> str:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clawunits import openclaw_config
-from clawunits.channels import agent_channel
-from clawunits.config import Settings
 from clawunits.errors import ClawunitsError
+from clawunits.notifier.channels import agent_channel
+from clawunits.state import openclaw_config
+from clawunits.state.config import Settings
 
 MIN_HEARTBEAT_SEC = 60
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

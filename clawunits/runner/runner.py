@@ -46,15 +46,15 @@ from claude_agent_sdk import (
 
 from clawunits import plans
 from clawunits import records as R
-from clawunits.cgroups import cgroup_paths
-from clawunits.config import state_dir
-from clawunits.inbox import Entry, Inbox, inbox_for
-from clawunits.limits import format_duration, format_size, oom_kill_counter, read_oom_kills
-from clawunits.models import SessionRecord, Status
-from clawunits.naming import new_id
 from clawunits.records import RecordWriter, Redactor, shorten, summarize_tool_input, summarize_tool_result, utc_now_iso
-from clawunits.store import Store
-from clawunits.units import manager_stopping
+from clawunits.state.config import state_dir
+from clawunits.state.inbox import Entry, Inbox, inbox_for
+from clawunits.state.models import EndCause, SessionRecord, Status, WaitingFor
+from clawunits.state.naming import new_id
+from clawunits.state.store import Store
+from clawunits.systemd.cgroups import cgroup_paths
+from clawunits.systemd.limits import format_duration, format_size, oom_kill_counter, read_oom_kills
+from clawunits.systemd.units import manager_stopping
 
 T = TypeVar("T")
 
@@ -103,7 +103,7 @@ class Stopped(Exception):
 class Outcome:
     status: Status
     reason: str
-    cause: str
+    cause: EndCause
 
 
 @dataclass
@@ -226,7 +226,7 @@ class Runner:
         if not self.record.claude_session_id:
             # It never reached Claude (interrupted before `started`): it starts over with its prompt.
             return [self.record.prompt]
-        if self.record.recoveries and self.record.waiting_for != "question":
+        if self.record.recoveries and self.record.waiting_for is not WaitingFor.QUESTION:
             return await self._take_messages(wait=False) or [CONTINUE_PROMPT]
         return []
 
@@ -253,19 +253,19 @@ class Runner:
         except Exception:  # noqa: BLE001 - the verdict below is written through _update, which reports
             current = self.record
         if current.status.is_terminal:
-            return Outcome(Status.KILLED, "stopped by SIGTERM", "killed")
+            return Outcome(Status.KILLED, "stopped by SIGTERM", EndCause.KILLED)
         try:
             stopping = await asyncio.wait_for(asyncio.to_thread(manager_stopping), timeout=STOP_ASK_SEC)
         except TimeoutError:
             stopping = None
         if stopping is False:
-            outcome = Outcome(Status.KILLED, "stopped by SIGTERM from outside clawunits", "killed")
+            outcome = Outcome(Status.KILLED, "stopped by SIGTERM from outside clawunits", EndCause.KILLED)
         elif stopping:
-            outcome = Outcome(Status.INTERRUPTED, "interrupted: the user manager shut down", "shutdown")
+            outcome = Outcome(Status.INTERRUPTED, "interrupted: the user manager shut down", EndCause.SHUTDOWN)
         else:
             why = "interrupted by SIGTERM (the user manager did not say why)"
-            outcome = Outcome(Status.INTERRUPTED, why, "shutdown")
-        self._update(lambda r: _closed(r, outcome))
+            outcome = Outcome(Status.INTERRUPTED, why, EndCause.SHUTDOWN)
+        self._update(lambda r: r.closed(outcome.status, outcome.reason, outcome.cause))
         return outcome
 
     async def _conversation(self, first: list[str]) -> Outcome:
@@ -273,7 +273,9 @@ class Runner:
         while True:
             if content is None:
                 minutes = self.record.idle_timeout_minutes
-                idle = Outcome(Status.COMPLETED, f"idle-timeout: no activity for {minutes:g} minutes", "idle-timeout")
+                idle = Outcome(
+                    Status.COMPLETED, f"idle-timeout: no activity for {minutes:g} minutes", EndCause.IDLE_TIMEOUT
+                )
                 if self._close(idle):
                     return idle
                 content = await self._take_messages(wait=False)  # a message arrived just in time
@@ -299,7 +301,7 @@ class Runner:
                 if fatal is not None:
                     return fatal
                 if not self.record.multi_turn:
-                    return Outcome(Status.COMPLETED, "task finished", "completed")
+                    return Outcome(Status.COMPLETED, "task finished", EndCause.COMPLETED)
             self._announce_waiting(turn)
             content = await self._take_messages(wait=True)
 
@@ -308,20 +310,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         self.turn = turn = Turn(done=loop.create_future())
         self.last_message_at = time.monotonic()
-        self._update(
-            lambda r: (
-                r.with_changes(
-                    status=Status.RUNNING,
-                    waiting_for=None,
-                    reason=None,
-                    end_cause=None,
-                    completed_at=None,
-                    last_activity_at=utc_now_iso(),
-                )
-                if r.is_open
-                else r
-            )
-        )
+        self._update(lambda r: r.turn_started() if r.is_open else r)
         await self.client.query(_user_message(content) if len(content) > 1 else content[0])
         try:
             await self._unless_stopped(self._await_result(turn))
@@ -457,9 +446,7 @@ class Runner:
         answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.permission = PendingPermission(request_id, time.time_ns(), answer)
         self.out.emit(R.PERMISSION_REQUEST, requestId=request_id, tool=tool, summary=summarize_tool_input(tool_input))
-        self._update(
-            lambda r: r.with_changes(status=Status.WAITING, waiting_for="permission", pending_permission=request_id)
-        )
+        self._update(lambda r: r.awaiting_answer(WaitingFor.PERMISSION, request_id))
         timeout = self.record.permission_timeout_sec
         try:
             text = await asyncio.wait_for(answer, timeout=timeout)
@@ -469,14 +456,7 @@ class Runner:
             self.permission = None
         allow, reason = _decision(text)
         self.out.emit(R.PERMISSION_ANSWER, requestId=request_id, decision="allow" if allow else "deny", reason=reason)
-        self._update(
-            lambda r: r.with_changes(
-                status=Status.RUNNING if not r.status.is_terminal else r.status,
-                waiting_for=None,
-                pending_permission=None,
-                last_activity_at=utc_now_iso(),
-            )
-        )
+        self._update(lambda r: r.answer_taken())
         self.last_message_at = time.monotonic()
         if allow:
             return PermissionResultAllow(updated_input=tool_input)
@@ -501,11 +481,7 @@ class Runner:
         if isinstance(tool_input.get("planFilePath"), str):
             fields["planFile"] = tool_input["planFilePath"]
         self.out.emit(R.PLAN, **fields)
-        self._update(
-            lambda r: r.with_changes(
-                status=Status.WAITING, waiting_for="plan", pending_permission=request_id, plan_version=version
-            )
-        )
+        self._update(lambda r: r.awaiting_answer(WaitingFor.PLAN, request_id, plan_version=version))
         timeout = self.record.permission_timeout_sec
         try:
             reply = await asyncio.wait_for(answer, timeout=timeout)
@@ -526,15 +502,7 @@ class Runner:
         else:
             self.out.emit(R.PLAN_ANSWER, requestId=request_id, version=version, decision="rejected", feedback=feedback)
         # Approved: the session now runs in its execution mode, also after a restart or a resume.
-        self._update(
-            lambda r: r.with_changes(
-                status=Status.RUNNING if not r.status.is_terminal else r.status,
-                waiting_for=None,
-                pending_permission=None,
-                permission_mode=new_mode or r.permission_mode,
-                last_activity_at=utc_now_iso(),
-            )
-        )
+        self._update(lambda r: r.answer_taken(permission_mode=new_mode))
         self.last_message_at = time.monotonic()
         if reply is None:
             return PermissionResultDeny(message=PLAN_TIMEOUT.format(timeout=timeout))
@@ -612,7 +580,7 @@ class Runner:
         return Outcome(
             Status.FAILED,
             f"out of memory: the session exceeded MemoryMax={limit} and the kernel killed a process",
-            "oom",
+            EndCause.OOM,
         )
 
     def _limit_outcome(self) -> Outcome | None:
@@ -623,7 +591,9 @@ class Runner:
         # systemd's RuntimeMaxSec= stops the unit with SIGTERM like a kill; the elapsed time tells them apart.
         if limit is not None and time.monotonic() - self.started_mono >= limit - RUNTIME_SLACK_SEC:
             return Outcome(
-                Status.FAILED, f"runtime limit: still running after RuntimeMaxSec={format_duration(limit)}", "runtime"
+                Status.FAILED,
+                f"runtime limit: still running after RuntimeMaxSec={format_duration(limit)}",
+                EndCause.RUNTIME,
             )
         return None
 
@@ -733,13 +703,7 @@ class Runner:
         if turn.asked:
             fields["asked"] = [shorten(q, 200) for q in turn.asked[:5]]
         self.out.emit(R.WAITING, **fields)
-        now = utc_now_iso()
-        if question:
-            change = {"status": Status.WAITING, "waiting_for": "question", "last_activity_at": now}
-        else:
-            change = {"status": Status.COMPLETED, "waiting_for": "input", "reason": "task finished",
-                      "end_cause": "completed", "completed_at": now, "last_activity_at": now}  # fmt: skip
-        self._update(lambda r: r.with_changes(**change) if r.is_open else r)
+        self._update(lambda r: r.turn_finished(question))
 
     def _on_stderr(self, line: str) -> None:
         self.stderr_tail.append(shorten(line, 200))
@@ -752,11 +716,11 @@ class Runner:
             return None
         detail = "; ".join(str(e) for e in (getattr(result, "errors", None) or [])) or str(result.result or "")
         if result.subtype == "error_max_budget_usd":
-            return Outcome(Status.FAILED, f"budget exhausted: {shorten(detail, 200)}", "budget")
+            return Outcome(Status.FAILED, f"budget exhausted: {shorten(detail, 200)}", EndCause.BUDGET)
         status = getattr(result, "api_error_status", None)
         if status:
-            return Outcome(Status.FAILED, f"API error {status}: {shorten(detail, 300)}", "api-error")
-        return Outcome(Status.FAILED, f"{result.subtype}: {shorten(detail, 300)}", "error")
+            return Outcome(Status.FAILED, f"API error {status}: {shorten(detail, 300)}", EndCause.API_ERROR)
+        return Outcome(Status.FAILED, f"{result.subtype}: {shorten(detail, 300)}", EndCause.ERROR)
 
     def _failure(self, e: Exception) -> Outcome:
         if (oom := self._oom_outcome()) is not None:
@@ -766,7 +730,7 @@ class Runner:
         if self.stderr_tail:
             fields["stderr"] = list(self.stderr_tail)
         self.out.emit(R.ERROR, **fields)
-        return Outcome(Status.FAILED, message, "crash")
+        return Outcome(Status.FAILED, message, EndCause.CRASH)
 
     def _close(self, outcome: Outcome) -> bool:
         """Close the session for messages, unless one is waiting in the inbox (checked under the record's
@@ -778,14 +742,14 @@ class Runner:
             if self.inbox.pending():
                 return None
             closed = True
-            return _closed(r, outcome)
+            return r.closed(outcome.status, outcome.reason, outcome.cause)
 
         self._update(change)
         return closed
 
     def finish(self, outcome: Outcome) -> Outcome:
         """Record the final state (unless ``clawunits kill`` already did) and print ``exit``."""
-        final = self._update(lambda r: _closed(r, outcome))
+        final = self._update(lambda r: r.closed(outcome.status, outcome.reason, outcome.cause))
         if final is not None and final.status.is_terminal:
             # `clawunits kill` records its verdict before stopping the unit; the journal agrees with it.
             cause = outcome.cause if final.status is outcome.status else (final.end_cause or outcome.cause)
@@ -819,41 +783,6 @@ class Runner:
         except Exception as e:  # noqa: BLE001
             self.out.emit(R.ERROR, message=shorten(f"could not update the session record: {e}", 300))
             return None
-
-
-def _closed(r: SessionRecord, outcome: Outcome) -> SessionRecord:
-    """The record of a session that ends with ``outcome`` (a verdict already recorded, e.g. killed, stays)."""
-    if r.status is Status.COMPLETED and r.waiting_for == "input":
-        # The task was done already; the session now closes for follow-ups too.
-        idle = outcome.cause == "idle-timeout"
-        return r.with_changes(
-            waiting_for=None,
-            reason=outcome.reason if idle else r.reason,
-            end_cause=outcome.cause if idle else "completed",
-        )
-    if r.status.is_terminal:
-        return r
-    if outcome.status is Status.INTERRUPTED:
-        now = utc_now_iso()
-        # A question asked stays asked (the recovered session waits for its answer); a turn in flight or an
-        # open permission request is continued instead.
-        return r.with_changes(
-            status=Status.INTERRUPTED,
-            reason=outcome.reason,
-            end_cause=outcome.cause,
-            completed_at=now,
-            interrupted_at=now,
-            waiting_for="question" if r.waiting_for == "question" else None,
-            pending_permission=None,
-        )
-    return r.with_changes(
-        status=outcome.status,
-        reason=outcome.reason,
-        end_cause=outcome.cause,
-        completed_at=utc_now_iso(),
-        waiting_for=None,
-        pending_permission=None,
-    )
 
 
 def _user_message(texts: list[str]) -> AsyncIterator[dict[str, Any]]:
@@ -919,7 +848,7 @@ def _synthetic_abort() -> ResultMessage:
 
 def _delivered_ids(unit: str) -> set[str]:
     """Message ids this session's journal shows as delivered (``message_received``)."""
-    from clawunits import journal
+    from clawunits.systemd import journal
 
     try:
         batch = journal.read_after(unit)
@@ -1002,7 +931,3 @@ def main(argv: list[str] | None = None) -> None:
         print("usage: python -m clawunits.runner SESSION_ID", file=sys.stderr)
         sys.exit(2)
     sys.exit(asyncio.run(_main(args[0])))
-
-
-if __name__ == "__main__":
-    main()

@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clawunits.naming import new_id
 from clawunits.records import utc_now_iso
-from clawunits.store import ensure_private_dir, write_atomically
+from clawunits.state.naming import new_id
+from clawunits.state.store import ensure_private_dir, write_atomically
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from clawunits.models import SessionRecord, Status
 from clawunits.records import shorten
-from clawunits.store import write_atomically
+from clawunits.state.models import SessionRecord, Status
+from clawunits.state.store import write_atomically
 
 ARCHIVE = "stats-archive.json"
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clawunits.config import ConfigError, Settings, config_path, load_settings, state_dir
+from clawunits.state.config import ConfigError, Settings, config_path, load_settings, state_dir
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -57,7 +57,7 @@ def _run(argv: list[str], timeout: float = 10) -> subprocess.CompletedProcess[st
 
 def _user_manager() -> Check:
     from clawunits.errors import SystemdError
-    from clawunits.units import UserManager
+    from clawunits.systemd.units import UserManager
 
     try:
         with UserManager() as m:
@@ -68,7 +68,7 @@ def _user_manager() -> Check:
 
 
 def _resource_limits() -> Check:
-    from clawunits.bootstrap import probe, resource_controllers
+    from clawunits.bootstrap.boot import probe, resource_controllers
 
     manager = probe().manager_pid
     if manager is None:

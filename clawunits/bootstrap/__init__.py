@@ -1,0 +1,1 @@
+"""Booting a user manager and journald where none runs (containers, CI)."""

@@ -1,0 +1,1 @@
+"""The ``clawunits`` command line: thin over the service operations."""

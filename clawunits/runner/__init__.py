@@ -1,0 +1,1 @@
+"""The runner: what runs inside each session unit and drives one Claude Code session."""

@@ -1,0 +1,1 @@
+"""What clawunits keeps on disk: session records, inboxes, settings, names."""

@@ -1,0 +1,1 @@
+"""Everything systemd and journald: units over D-Bus, the journal, cgroups, resource limits, unit environment."""

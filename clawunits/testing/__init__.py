@@ -1,0 +1,1 @@
+"""Test tools that the offline demo also uses (a scripted Anthropic Messages API). Not used by the product."""
