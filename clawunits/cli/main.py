@@ -19,9 +19,13 @@ INTERNAL_ERROR = 70
 
 
 def _emit(as_json: bool, data: Any, text: str) -> None:
+    """Print ``text``, or with ``--json`` the data plus the same text as ``display``, so that front-ends (the
+    OpenClaw plugin) show what the CLI shows and format nothing themselves."""
     if as_json:
         import json  # not at start-up: `--help` and text output do without it
 
+        if isinstance(data, dict):
+            data = {**data, "display": text}
         click.echo(json.dumps(data, ensure_ascii=False, indent=None))
     else:
         click.echo(text)
@@ -207,7 +211,7 @@ def worktree(ctx: click.Context, session: str, as_json: bool) -> None:
 
     record, view = _service(ctx).worktree(session)
     text = render.worktree(record, view)
-    _emit(as_json, {"id": record.id, "name": record.name, **view.to_json(), "display": text}, text)
+    _emit(as_json, {"id": record.id, "name": record.name, **view.to_json()}, text)
 
 
 @cli.command()
@@ -457,7 +461,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 
     data = _service(ctx).stats()
     text = render.stats(data)
-    _emit(as_json, {**data, "display": text}, text)
+    _emit(as_json, data, text)
 
 
 @cli.command()
