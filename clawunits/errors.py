@@ -91,3 +91,50 @@ class GitError(ClawunitsError):
 
     exit_code = 10
     code = "git"
+
+
+class CommandError(ClawunitsError):
+    """An external command could not be started (see :mod:`clawunits.proc`); the subclasses say what else
+    went wrong. The message names the command; ``stderr`` holds what it wrote there."""
+
+    code = "command"
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        argv: list[str] | None = None,
+        returncode: int | None = None,
+        stderr: str = "",
+        reason: str = "",
+    ) -> None:
+        super().__init__(message, hint)
+        self.argv = argv or []
+        self.returncode = returncode
+        self.stderr = stderr
+        self.reason = reason  # why it could not start (the OS's words), or ""
+
+
+class CommandNotFound(CommandError):
+    """The executable does not exist (or is not on PATH)."""
+
+    code = "command-not-found"
+
+
+class CommandFailed(CommandError):
+    """The command exited with a non-zero status."""
+
+    code = "command-failed"
+
+
+class CommandTimedOut(CommandError):
+    """The command ran longer than its timeout and was killed."""
+
+    code = "command-timeout"
+
+
+class BootstrapError(SystemdError):
+    """The user manager or journald is not usable and could not be started; ``hint`` says how to fix it."""
+
+    code = "bootstrap"

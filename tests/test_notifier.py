@@ -29,7 +29,7 @@ from notifier_harness import (
     systemctl,
 )
 
-from clawunits.notifier.notifier import Item, Outbox
+from clawunits.notifier.outbox import Item, Outbox
 from clawunits.state.models import SessionRecord, Status
 from clawunits.state.naming import new_id, unit_name
 from clawunits.state.store import Store

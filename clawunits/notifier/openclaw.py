@@ -7,6 +7,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from clawunits import proc
+from clawunits.errors import CommandError, CommandFailed, CommandTimedOut
 from clawunits.notifier.channels import Channel, split_text
 
 log = logging.getLogger(__name__)
@@ -53,18 +55,12 @@ class OpenClaw:
 async def _run(argv: list[str], timeout: float) -> str | None:
     """Run one command; None on success, else what went wrong."""
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-    except OSError as e:
-        return f"cannot run {argv[0]}: {e.strerror}"
-    try:
-        _out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        # openclaw message send is known to hang at times; never let it block the notifier.
-        proc.kill()
-        await proc.wait()
+        # openclaw message send is known to hang at times: the timeout kills it, never letting it block the notifier.
+        await proc.run_async(argv, timeout=timeout)
+    except CommandTimedOut:
         return f"timed out after {timeout:g}s"
-    if proc.returncode != 0:
-        return f"exit {proc.returncode}: {err.decode(errors='replace').strip()[:300]}"
+    except CommandFailed as e:
+        return f"exit {e.returncode}: {e.stderr.strip()[:300]}"
+    except CommandError as e:
+        return f"cannot run {argv[0]}: {e.reason}"
     return None

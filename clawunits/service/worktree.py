@@ -9,12 +9,12 @@ deleted only while it still points at the commit that was checked.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clawunits.errors import GitError, InvalidInput, StateError
+from clawunits import proc
+from clawunits.errors import CommandFailed, CommandNotFound, CommandTimedOut, GitError, InvalidInput, StateError
 from clawunits.state.models import WorktreeInfo
 
 BRANCH_PREFIX = "clawunits/"
@@ -113,28 +113,20 @@ class Removal:
 # -- running git -------------------------------------------------------------------------------------------
 
 
-def git(cwd: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def git(cwd: str, *args: str, check: bool = True) -> proc.Completed:
     """Run ``git -C cwd ARGS``; with ``check`` a failure raises :class:`GitError` carrying git's message."""
     env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
     # Plain messages, no prompts for credentials, no index refresh by read-only commands.
     env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"})
+    argv = ["git", "-C", cwd, *args]
     try:
-        proc = subprocess.run(
-            ["git", "-C", cwd, *args],
-            capture_output=True,
-            text=True,
-            errors="surrogateescape",
-            env=env,
-            stdin=subprocess.DEVNULL,
-            timeout=GIT_TIMEOUT_SEC,
-        )
-    except FileNotFoundError as e:
+        return proc.run(argv, check=check, env=env, errors="surrogateescape", timeout=GIT_TIMEOUT_SEC)
+    except CommandNotFound as e:
         raise GitError("git is not installed (or not on PATH)", hint="install git to use --worktree") from e
-    except subprocess.TimeoutExpired as e:
+    except CommandTimedOut as e:
         raise GitError(f"git {args[0]} in {cwd} took longer than {GIT_TIMEOUT_SEC:g}s") from e
-    if check and proc.returncode != 0:
-        raise GitError(f"git {args[0]} failed in {cwd}: {_first_line(proc.stderr) or f'exit {proc.returncode}'}")
-    return proc
+    except CommandFailed as e:
+        raise GitError(f"git {args[0]} failed in {cwd}: {_first_line(e.stderr) or f'exit {e.returncode}'}") from e
 
 
 def _first_line(text: str) -> str:
@@ -147,8 +139,8 @@ def _ok(cwd: str, *args: str) -> bool:
 
 
 def _rev(cwd: str, ref: str) -> str | None:
-    proc = git(cwd, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    res = git(cwd, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
+    return res.stdout.strip() if res.returncode == 0 else None
 
 
 # -- launch ------------------------------------------------------------------------------------------------
@@ -156,9 +148,9 @@ def _rev(cwd: str, ref: str) -> str | None:
 
 def prepare(workdir: str, base: str | None) -> Checkout:
     """Check that ``workdir`` is in a git work tree and ``base`` (default: its current branch) is a commit."""
-    proc = git(workdir, "rev-parse", "--is-inside-work-tree", "--show-toplevel", check=False)
-    lines = proc.stdout.split("\n")
-    if proc.returncode != 0 or lines[0].strip() != "true":
+    res = git(workdir, "rev-parse", "--is-inside-work-tree", "--show-toplevel", check=False)
+    lines = res.stdout.split("\n")
+    if res.returncode != 0 or lines[0].strip() != "true":
         raise InvalidInput(
             f"workdir {workdir} is not in a git repository: --worktree needs one",
             hint="launch without --worktree, or in a git checkout (git init)",
@@ -270,8 +262,8 @@ def inspect(info: WorktreeInfo) -> WorktreeView:
 
 
 def _count(cwd: str, spec: str) -> int:
-    proc = git(cwd, "rev-list", "--count", spec, check=False)
-    return int(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip().isdigit() else 0
+    res = git(cwd, "rev-list", "--count", spec, check=False)
+    return int(res.stdout.strip()) if res.returncode == 0 and res.stdout.strip().isdigit() else 0
 
 
 def _merged(info: WorktreeInfo, tip: str | None) -> bool | None:
@@ -348,9 +340,9 @@ def remove_if_merged(info: WorktreeInfo) -> Removal:
         if kept:
             return Removal(False, f"{kept}; kept {info.path}")
         # Without --force git itself refuses a worktree with changes, should any appear meanwhile.
-        proc = git(info.repo, "worktree", "remove", info.path, check=False)
-        if proc.returncode != 0:
-            return Removal(False, f"git worktree remove failed: {_first_line(proc.stderr)}; kept {info.path}")
+        res = git(info.repo, "worktree", "remove", info.path, check=False)
+        if res.returncode != 0:
+            return Removal(False, f"git worktree remove failed: {_first_line(res.stderr)}; kept {info.path}")
     else:
         git(info.repo, "worktree", "prune", check=False)
     if tip is not None:

@@ -1,6 +1,7 @@
-"""Reading a session's records from journald with ``journalctl`` (no compiled reader needed).
+"""Reading and following journald with ``journalctl`` (no compiled reader needed): one session's records
+(the CLI, the service, the runner) and the stdout entries of all of a user's units (the notifier).
 
-Entries are matched on the unit's own syslog identifier or ``_SYSTEMD_USER_UNIT=<unit>``: user units do not
+A session's entries are matched on the unit's own syslog identifier or ``_SYSTEMD_USER_UNIT=<unit>``: user units do not
 get LogExtraFields, and ``--user-unit`` also matches the manager's messages about the unit, which are not
 records.
 """
@@ -9,14 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
-from clawunits.errors import JournalError
+from clawunits import proc
+from clawunits.errors import CommandError, CommandNotFound, JournalError
 from clawunits.records import PART, Record, assemble, parse_line
 
 JOURNALCTL = os.environ.get("CLAWUNITS_JOURNALCTL", "journalctl")
+# The longest line (one JSON entry) the notifier's follow reads; records are split into parts well below it.
+READ_LIMIT = 4 * 1024 * 1024
 
 
 def _base(unit: str) -> list[str]:
@@ -35,17 +39,19 @@ def syslog_identifier(unit: str) -> str:
 
 def _run(argv: list[str]) -> str:
     try:
-        proc = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", check=False
-        )
-    except FileNotFoundError as e:
+        return proc.run(argv).stdout
+    except CommandNotFound as e:
         raise JournalError("journalctl not found", hint="install systemd (journalctl)") from e
-    if proc.returncode != 0:
-        raise JournalError(f"journalctl failed: {proc.stderr.strip() or f'exit {proc.returncode}'}")
-    return proc.stdout
+    except CommandError as e:
+        raise JournalError(f"journalctl failed: {e.stderr.strip() or _status(e)}") from e
 
 
-def _message(entry: dict[str, object]) -> str:
+def _status(e: CommandError) -> str:
+    return f"exit {e.returncode}" if e.returncode is not None else e.message
+
+
+def message(entry: dict[str, object]) -> str:
+    """An entry's MESSAGE as text."""
     msg = entry.get("MESSAGE", "")
     # journalctl renders a non-UTF-8 message as an array of byte values.
     if isinstance(msg, list):
@@ -53,12 +59,12 @@ def _message(entry: dict[str, object]) -> str:
     return "" if msg is None else str(msg)
 
 
-def _json_lines(out: str) -> Iterator[tuple[str, str | None]]:
-    for raw in out.splitlines():
+def _json_lines(lines: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    for raw in lines:
         if not raw.strip():
             continue
         entry = json.loads(raw)
-        yield _message(entry), entry.get("__CURSOR")
+        yield message(entry), entry.get("__CURSOR")
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ def read_tail(unit: str, lines: int) -> Batch:
     """The records of the last ``lines`` journal lines, read from the end (no full scan), and the cursor
     of the last line (to continue after it)."""
     out = _run([*_base(unit), "-o", "json", "--output-fields=MESSAGE", "-n", str(max(1, lines))])
-    pairs = list(_json_lines(out))
+    pairs = list(_json_lines(out.splitlines()))
     return Batch(records=list(assemble(pairs)), cursor=pairs[-1][1] if pairs else None)
 
 
@@ -82,7 +88,7 @@ def read_after(unit: str, cursor: str | None = None) -> Batch:
     argv = [*_base(unit), "-o", "json", "--output-fields=MESSAGE"]
     if cursor:
         argv.append(f"--after-cursor={cursor}")
-    pairs = list(_json_lines(_run(argv)))
+    pairs = list(_json_lines(_run(argv).splitlines()))
     records = list(assemble(pairs))
     return Batch(records=records, cursor=_resume_cursor(pairs, cursor))
 
@@ -107,19 +113,35 @@ def follow(unit: str, cursor: str | None = None) -> Iterator[Record]:
     argv = [*_base(unit), "-o", "json", "--output-fields=MESSAGE", "-f"]
     argv += [f"--after-cursor={cursor}"] if cursor else ["--lines=all"]
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, errors="replace")
-    except FileNotFoundError as e:
+        with proc.stream(argv) as out:
+            yield from assemble(_json_lines(out))
+    except CommandNotFound as e:
         raise JournalError("journalctl not found") from e
-    assert proc.stdout is not None
 
-    def pairs() -> Iterator[tuple[str, str | None]]:
-        for raw in proc.stdout:  # type: ignore[union-attr]
-            if raw.strip():
-                entry = json.loads(raw)
-                yield _message(entry), entry.get("__CURSOR")
 
-    try:
-        yield from assemble(pairs())
-    finally:
-        proc.terminate()
-        proc.wait()
+@dataclass(frozen=True)
+class Entry:
+    """One stdout entry of a user's unit: who wrote it (its syslog identifier), what, and where it is."""
+
+    identifier: str
+    message: str
+    cursor: str
+
+
+async def follow_user(cursor: str | None, since: datetime) -> AsyncIterator[Entry]:
+    """``journalctl -f`` over the user's stdout entries (every session's records, told apart by identifier),
+    after ``cursor``, or without one from ``since``; ends when journalctl does. A line that is not JSON is
+    skipped; one over :data:`READ_LIMIT` raises ValueError."""
+    argv = [
+        JOURNALCTL, "-f", "-q", "-a", "--no-pager", "-o", "json",
+        "--output-fields=MESSAGE,SYSLOG_IDENTIFIER", f"_UID={os.getuid()}", "_TRANSPORT=stdout",
+    ]  # fmt: skip
+    # journalctl wants --since in local time.
+    argv += [f"--after-cursor={cursor}"] if cursor else [f"--since={since.astimezone():%Y-%m-%d %H:%M:%S}"]
+    async with proc.stream_async(argv, limit=READ_LIMIT) as lines:
+        async for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            yield Entry(str(entry.get("SYSLOG_IDENTIFIER") or ""), message(entry), str(entry.get("__CURSOR") or ""))

@@ -1,0 +1,104 @@
+"""Delivery: the outbox's items go out through ``openclaw``, one FIFO per chat (and one for wake events), and
+wake events are debounced per session."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clawunits.notifier.channels import parse_channel
+from clawunits.notifier.openclaw import OpenClaw
+from clawunits.notifier.outbox import Item, Outbox
+
+log = logging.getLogger(__name__)
+
+WAKE_DEBOUNCE_SEC = 5.0
+
+
+class Delivery:
+    """Sends what is enqueued and marks it sent in the outbox."""
+
+    def __init__(self, outbox: Outbox, openclaw: OpenClaw) -> None:
+        self.outbox = outbox
+        self.openclaw = openclaw
+        self.queues: dict[str, asyncio.Queue[Item]] = {}
+        self.workers: dict[str, asyncio.Task[None]] = {}
+
+    def enqueue(self, item: Item) -> None:
+        """Per-channel FIFO: messages to one chat keep their order; a slow chat does not hold up others."""
+        name = item.queue
+        if name not in self.queues:
+            self.queues[name] = asyncio.Queue()
+            self.workers[name] = asyncio.create_task(self._deliver(name, self.queues[name]))
+        self.queues[name].put_nowait(item)
+
+    async def _deliver(self, name: str, queue: asyncio.Queue[Item]) -> None:
+        while True:
+            item = await queue.get()
+            try:
+                if item.key not in self.outbox.pending:
+                    continue  # already sent (queued twice) or superseded
+                if item.channel is None:
+                    ok = await self.openclaw.system_event(item.text)
+                else:
+                    channel = parse_channel(item.channel)
+                    ok = channel is not None and await self.openclaw.send(channel, item.text)
+                self.outbox.mark_sent(item.key, ok)
+                if not ok:
+                    log.error("giving up on %s to %s after retries", item.key, name)
+            finally:
+                queue.task_done()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for what is queued to go out, then stop the workers."""
+        with_items = [q.join() for q in self.queues.values()]
+        if with_items:
+            try:
+                await asyncio.wait_for(asyncio.gather(*with_items), timeout)
+            except TimeoutError:
+                log.warning("stopping with undelivered notifications; they go out on the next start")
+        for task in self.workers.values():
+            task.cancel()
+
+
+@dataclass
+class PendingWake:
+    key: str
+    text: str
+    due: float
+
+
+class Wakes:
+    """Wake events of the orchestrating agent, debounced per session: at most one each 5 s, carrying the
+    newest text."""
+
+    def __init__(self, outbox: Outbox, enqueue: Callable[[Item], None]) -> None:
+        self.outbox = outbox
+        self.enqueue = enqueue
+        self.pending: dict[str, PendingWake] = {}
+        self.last_at: dict[str, float] = {}
+
+    def add(self, sid: str, key: str, text: str) -> None:
+        if self.outbox.known(key):
+            return
+        previous = self.pending.get(sid)
+        if previous is not None:
+            # Superseded by a newer state of the same session before it went out.
+            self.outbox.mark_sent(previous.key, superseded=True)
+        due = max(time.monotonic(), self.last_at.get(sid, 0.0) + WAKE_DEBOUNCE_SEC)
+        self.pending[sid] = PendingWake(key, text, due)
+        self.outbox.add(Item(key, text))
+
+    def release(self) -> None:
+        """Enqueue the wakes whose debounce has passed."""
+        now = time.monotonic()
+        for sid, wake in list(self.pending.items()):
+            if wake.due <= now:
+                del self.pending[sid]
+                self.last_at[sid] = now
+                item = self.outbox.pending.get(wake.key)
+                if item is not None:
+                    self.enqueue(item)

@@ -1,0 +1,70 @@
+"""Following the journal of all sessions: every session's record parts joined into records, gaps warned
+about, each record handed over with the journal cursor before it, and the cursor after the last entry kept."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from clawunits.records import EXIT, GapDetector, Joiner, Record, parse_line
+from clawunits.state.naming import ID_ALPHABET, ID_LENGTH, UNIT_PREFIX
+from clawunits.systemd import journal
+
+log = logging.getLogger(__name__)
+
+FOLLOW_RESTART_SEC = 1.0
+
+# (session id, record, journal cursor before the record)
+OnRecord = Callable[[str, Record, str | None], None]
+
+
+class Follower:
+    """Reads the journal after ``cursor`` (from ``since`` without one) for the daemon's life."""
+
+    def __init__(self, cursor: str | None, since: datetime, on_record: OnRecord) -> None:
+        self.cursor = cursor
+        self.cursor_dirty = False  # moved since it was last saved
+        self.since = since
+        self.on_record = on_record
+        self.streams: dict[str, tuple[Joiner, GapDetector]] = {}
+
+    async def run(self) -> None:
+        """Follow the journal for the daemon's life: should ``journalctl`` end (killed, out of memory, a bad
+        line), start it again after the last entry read, so the notifier never sits deaf but alive."""
+        while True:
+            try:
+                async for entry in journal.follow_user(self.cursor, self.since):
+                    self.on_entry(entry)
+                log.warning("journalctl ended; following again after the last entry read")
+            except Exception:  # logged with traceback; following goes on
+                log.exception("following the journal failed; following again after the last entry read")
+            await asyncio.sleep(FOLLOW_RESTART_SEC)
+
+    def on_entry(self, entry: journal.Entry) -> None:
+        session_id = session_of(entry.identifier)
+        if session_id is not None:
+            joiner, gaps = self.streams.setdefault(entry.identifier, (Joiner(), GapDetector()))
+            rec = joiner.feed(parse_line(entry.message, entry.cursor))
+            if rec is not None:
+                gap = gaps.check(rec)
+                if gap is not None:
+                    log.warning("session %s: %s record(s) lost in the journal", session_id, gap.get("missing"))
+                try:
+                    # self.cursor is still the entry before this record's (it moves once the record is handled).
+                    self.on_record(session_id, rec, self.cursor)
+                except Exception:  # one bad record must not stop the notifier (logged with traceback)
+                    log.exception("session %s: could not handle a %s record", session_id, rec.type)
+                if rec.type == EXIT:
+                    self.streams.pop(entry.identifier, None)  # this runner writes no more
+        if entry.cursor:
+            self.cursor, self.cursor_dirty = entry.cursor, True
+
+
+def session_of(ident: str) -> str | None:
+    """The session id in a unit's syslog identifier ``clawunits-<name>-<id>``; None for anything else."""
+    if not ident.startswith(UNIT_PREFIX):
+        return None
+    sid = ident.rsplit("-", 1)[-1]
+    return sid if len(sid) == ID_LENGTH and all(c in ID_ALPHABET for c in sid) else None
