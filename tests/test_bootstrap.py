@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from clawunits.bootstrap import boot as bootstrap
-from clawunits.bootstrap.boot import Booted, BootstrapError, Probe, Proc
+from clawunits.bootstrap.daemons import Proc, launch
+from clawunits.bootstrap.placement import cgroup_roots
+from clawunits.bootstrap.probe import Probe, base_env
+from clawunits.bootstrap.state import Booted, load_state, save_state
+from clawunits.errors import BootstrapError
 
 UID = os.getuid()
 
@@ -97,7 +101,7 @@ def test_user_env() -> None:
 
 
 def test_cgroup_roots_exist() -> None:
-    roots = bootstrap.cgroup_roots()
+    roots = cgroup_roots()
     assert roots and all((r / "cgroup.procs").exists() for r in roots)
     assert len(roots) == len(set(roots))
 
@@ -125,11 +129,11 @@ def test_booted_json_round_trip(tmp_path: Path) -> None:
 
 def test_state_file_is_private_and_loads(tmp_path: Path) -> None:
     path = tmp_path / "state" / "state.json"
-    assert bootstrap.load_state(path=path) is None
+    assert load_state(path=path) is None
     booted = full_booted(tmp_path)
-    assert bootstrap.save_state(booted, path) == path
+    assert save_state(booted, path) == path
     assert path.stat().st_mode & 0o777 == 0o600
-    assert bootstrap.load_state(path=path) == booted
+    assert load_state(path=path) == booted
     assert [p.name for p in path.parent.iterdir()] == ["state.json"]  # no temp file left behind
 
 
@@ -142,7 +146,7 @@ def test_merged_keeps_both_records(tmp_path: Path) -> None:
 
 
 def test_teardown_stops_what_it_started_and_removes_what_it_created(tmp_path: Path) -> None:
-    proc = bootstrap._launch(["sleep", "300"], tmp_path / "sleep.log", bootstrap._base_env(), [])
+    proc = launch(["sleep", "300"], tmp_path / "sleep.log", base_env(), [])
     assert proc.is_alive()
     (kept := tmp_path / "kept").mkdir()
     (kept / "file").write_text("not ours")

@@ -1,5 +1,5 @@
 """``python -m clawunits.bootstrap up|down|status``: boot a user manager and journald where none run."""
 
-from clawunits.bootstrap.boot import main
+from clawunits.bootstrap.cli import main
 
 main()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from clawunits import proc
+from clawunits.errors import CommandError, SystemdError
 from clawunits.state.config import ConfigError, Settings, config_path, load_settings, state_dir
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -48,15 +49,15 @@ def run_checks(env: dict[str, str] | None = None) -> list[Check]:
     return [check() for check in checks]
 
 
-def _run(argv: list[str], timeout: float = 10) -> subprocess.CompletedProcess[str] | None:
+def _run(argv: list[str], timeout: float = 10) -> proc.Completed | None:
+    """The command's outcome (a check reads its exit status), or None when it could not run or hung."""
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
+        return proc.run(argv, check=False, timeout=timeout)
+    except CommandError:
         return None
 
 
 def _user_manager() -> Check:
-    from clawunits.errors import SystemdError
     from clawunits.systemd.units import UserManager
 
     try:
@@ -68,7 +69,8 @@ def _user_manager() -> Check:
 
 
 def _resource_limits() -> Check:
-    from clawunits.bootstrap.boot import probe, resource_controllers
+    from clawunits.bootstrap.placement import resource_controllers
+    from clawunits.bootstrap.probe import probe
 
     manager = probe().manager_pid
     if manager is None:
@@ -90,18 +92,18 @@ def _journald() -> Check:
         return Check(
             "journald", FAIL, "no journald socket at /run/systemd/journal/stdout", "python -m clawunits.bootstrap up"
         )
-    proc = _run(["journalctl", "-q", "-n", "1", "--no-pager", "-o", "cat"])
-    if proc is None or proc.returncode != 0:
+    res = _run(["journalctl", "-q", "-n", "1", "--no-pager", "-o", "cat"])
+    if res is None or res.returncode != 0:
         return Check("journald", FAIL, "journalctl cannot read the journal", "add yourself to group systemd-journal")
     return Check("journald", OK, "journald runs and the journal is readable")
 
 
 def _linger() -> Check:
     user = os.environ.get("USER") or str(os.getuid())
-    proc = _run(["loginctl", "show-user", user, "-p", "Linger", "--value"])
-    if proc is None or proc.returncode != 0:
+    res = _run(["loginctl", "show-user", user, "-p", "Linger", "--value"])
+    if res is None or res.returncode != 0:
         return Check("linger", WARN, "no logind here (container?): the user manager lives as long as it was started")
-    if proc.stdout.strip() == "yes":
+    if res.stdout.strip() == "yes":
         return Check("linger", OK, "sessions outlive logout")
     return Check("linger", WARN, "sessions stop when you log out", f"loginctl enable-linger {user}")
 
@@ -120,10 +122,10 @@ def _claude_cli(settings: Settings | None) -> Check:
     path = settings.claudePath if settings and settings.claudePath else _bundled_claude()
     if not path or not Path(path).exists():
         return Check("claude cli", FAIL, "no Claude Code executable found", "pip install claude-agent-sdk (bundles it)")
-    proc = _run([path, "--version"], timeout=30)
-    if proc is None or proc.returncode != 0:
+    res = _run([path, "--version"], timeout=30)
+    if res is None or res.returncode != 0:
         return Check("claude cli", FAIL, f"{path} --version failed", "reinstall claude-agent-sdk")
-    return Check("claude cli", OK, f"{path}: {proc.stdout.strip()}")
+    return Check("claude cli", OK, f"{path}: {res.stdout.strip()}")
 
 
 def _bundled_claude() -> str | None:
@@ -159,8 +161,8 @@ def _openclaw(settings: Settings | None) -> Check:
 
 
 def _notifier() -> Check:
-    proc = _run(["systemctl", "--user", "is-active", "clawunits-notifier.service"])
-    state = proc.stdout.strip() if proc else "unknown"
+    res = _run(["systemctl", "--user", "is-active", "clawunits-notifier.service"])
+    state = res.stdout.strip() if res else "unknown"
     if state == "active":
         return Check("notifier", OK, "clawunits-notifier.service is active")
     return Check(
