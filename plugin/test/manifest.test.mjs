@@ -14,9 +14,9 @@ const repo = path.resolve(pluginDir, "..");
 const manifest = JSON.parse(fs.readFileSync(path.join(pluginDir, "openclaw.plugin.json"), "utf8"));
 const pkg = JSON.parse(fs.readFileSync(path.join(pluginDir, "package.json"), "utf8"));
 
-/** The options of clawunits' Settings dataclass (clawunits/config.py): name → default literal. */
+/** The options of clawunits' Settings dataclass (clawunits/state/config.py): name → default literal. */
 function settingsOfConfigPy() {
-  const text = fs.readFileSync(path.join(repo, "clawunits", "config.py"), "utf8");
+  const text = fs.readFileSync(path.join(repo, "clawunits", "state", "config.py"), "utf8");
   const body = text.split("class Settings:")[1].split("\n\n\n")[0];
   const out = {};
   for (const m of body.matchAll(/^ {4}(\w+): [^=\n]+= (.+)$/gm)) {
@@ -81,7 +81,7 @@ describe("openclaw.plugin.json", () => {
       assert.ok(prop.description, `${key} has a description`);
       assert.ok(prop.type, `${key} has a type`);
       if (key in settings && settings[key] !== undefined) {
-        assert.deepEqual(prop.default, settings[key], `${key}: the default of clawunits/config.py`);
+        assert.deepEqual(prop.default, settings[key], `${key}: the default of clawunits/state/config.py`);
       }
     }
     assert.deepEqual(schema.properties.permissionMode.enum.sort(), [

@@ -1,5 +1,6 @@
 // The plugin against a fake OpenClaw api and a stand-in clawunits: every tool, command and RPC parameter
-// must reach the CLI's argv (or stdin), and every answer or error must come back in the surface's form.
+// must reach the CLI's argv (or stdin), and every answer or error must come back in the surface's form: a
+// tool's or a command's text is the CLI's `display`, as it is (the plugin formats nothing).
 
 import assert from "node:assert/strict";
 import { after, beforeEach, describe, it } from "node:test";
@@ -27,6 +28,20 @@ const SESSION = {
   resumedFrom: null,
   forked: false,
 };
+
+// What `clawunits launch --json` says of SESSION as its `display` (clawunits/render.py).
+const LAUNCHED = [
+  "Session launched successfully.",
+  "  Name: fix-auth",
+  "  ID: a1b2c3d4",
+  "  Dir: /app",
+  "  Model: default",
+  '  Prompt: "Fix the authentication bug in src/auth.ts — users are logged out after refresh, ..."',
+  "  Mode: multi-turn (use clawunits respond to send follow-up messages)",
+  "  Unit: clawunits-fix-auth-a1b2c3d4.service",
+  "",
+  "Use clawunits sessions to check status, clawunits output to see output.",
+].join("\n");
 
 const WORKTREE = {
   path: "/state/worktrees/app/fix-auth",
@@ -196,7 +211,7 @@ describe("agent tools", () => {
 
   it("claude_launch maps every parameter, runs the guards, and reads the prompt from stdin", async () => {
     const api = await setup();
-    fake.setReply("launch", { stdout: SESSION });
+    fake.setReply("launch", { stdout: { ...SESSION, display: LAUNCHED } });
     const res = await api.tool(
       "claude_launch",
       {
@@ -227,11 +242,11 @@ describe("agent tools", () => {
       "--max-budget-usd=3.5",
       "--system-prompt=--Be terse",
       "--allowed-tools=Read,Bash(git:*)",
-      "--permission-mode=plan",
-      "--multi-turn-disabled",
-      "--channel=telegram|bot|42",
       "--resume=old-session",
       "--fork",
+      "--multi-turn-disabled",
+      "--permission-mode=plan",
+      "--channel=telegram|bot|42",
       "--agent=main",
       "--guards",
       "--agent-workspace=/ws/main",
@@ -243,21 +258,8 @@ describe("agent tools", () => {
       "-",
     ]);
     assert.equal(stdinOf(), "Fix the bug; rm -rf / `whoami`");
-    assert.deepEqual(res.details, SESSION);
-    assert.equal(
-      res.content[0].text,
-      [
-        "Session launched successfully.",
-        "  Name: fix-auth",
-        "  ID: a1b2c3d4",
-        "  Dir: /app",
-        "  Model: default",
-        '  Prompt: "Fix the authentication bug in src/auth.ts — users are logged out after refresh, ..."',
-        "  Mode: multi-turn (use claude_respond to send follow-up messages)",
-        "",
-        "Use claude_sessions to check status, claude_output to see output.",
-      ].join("\n"),
-    );
+    assert.deepEqual(res.details, { ...SESSION, display: LAUNCHED });
+    assert.equal(res.content[0].text, LAUNCHED);
     assert.equal(res.content[0].type, "text");
   });
 
@@ -288,7 +290,8 @@ describe("agent tools", () => {
 
   it("claude_launch leaves the workdir of a resumed session to clawunits", async () => {
     const api = await setup();
-    fake.setReply("launch", { stdout: { ...SESSION, resumedFrom: "old1234", forked: true } });
+    const display = LAUNCHED.replace("\n  Mode:", "\n  Resume: old1234 (forked)\n  Mode:");
+    fake.setReply("launch", { stdout: { ...SESSION, resumedFrom: "old1234", forked: true, display } });
     const res = await api.tool(
       "claude_launch",
       { prompt: "go on", resume_session_id: "old1234", fork_session: true },
@@ -296,7 +299,7 @@ describe("agent tools", () => {
     );
     assert.ok(!argvOf().some((a) => a.startsWith("--workdir")));
     assert.ok(argvOf().includes("--resume=old1234") && argvOf().includes("--fork"));
-    assert.match(res.content[0].text, /\n {2}Resume: old1234 \(forked\)\n/);
+    assert.equal(res.content[0].text, display);
   });
 
   it("claude_launch throws the guard's text when a guard blocks", async () => {
@@ -320,6 +323,9 @@ describe("agent tools", () => {
   });
 
   it("claude_respond", async () => {
+    const RESPONDED =
+      "Message sent to session fix-auth [a1b2c3d4].\n  (interrupted current turn first)\n" +
+      '  Message: "Yes, use the refresh token"\nUse clawunits output to see the response.';
     const api = await setup();
     fake.setReply("respond", {
       stdout: {
@@ -329,6 +335,7 @@ describe("agent tools", () => {
         messageId: "m1",
         interrupted: true,
         autoResponds: 0,
+        display: RESPONDED,
       },
     });
     const res = await api.tool(
@@ -347,10 +354,7 @@ describe("agent tools", () => {
       "-",
     ]);
     assert.equal(stdinOf(), "Yes, use the refresh token");
-    assert.equal(
-      res.content[0].text,
-      'Message sent to session fix-auth [a1b2c3d4].\n  (interrupted current turn first)\n  Message: "Yes, use the refresh token"\nUse claude_output to see the response.',
-    );
+    assert.equal(res.content[0].text, RESPONDED);
     await api.tool("claude_respond", { session: "-odd", message: "ok" }, {});
     assert.deepEqual(argvOf(), ["respond", "--json", "--", "-odd", "-"]);
     // A plan answer names the plan it answers: clawunits refuses it once that plan is stale.
@@ -378,7 +382,7 @@ describe("agent tools", () => {
         id: "a",
         name: "n",
         foreground: true,
-        message: "Session n [a] now in foreground.\n...\nStreaming new output... Use claude_bg to detach.",
+        display: "Session n [a] now in foreground.\n...\nStreaming new output... Use claude_bg to detach.",
       },
     });
     const res = await api.tool("claude_fg", { session: "n", lines: 10 }, seo);
@@ -390,7 +394,7 @@ describe("agent tools", () => {
     await api.tool("claude_fg", { session: "n" }, ctx);
     assert.deepEqual(argvOf(), ["fg", "--json", "--channel=telegram|999", "--", "n"]);
 
-    fake.setReply("bg", { stdout: { sessions: [], count: 0, message: "No session is currently in foreground." } });
+    fake.setReply("bg", { stdout: { sessions: [], count: 0, display: "No session is currently in foreground." } });
     const bg = await api.tool("claude_bg", {}, seo);
     assert.deepEqual(argvOf(), ["bg", "--json", "--channel=telegram|seo-bot|111", "--"]);
     assert.equal(bg.content[0].text, "No session is currently in foreground.");
@@ -415,7 +419,7 @@ describe("agent tools", () => {
         name: "n",
         status: "killed",
         alreadyFinished: false,
-        message: "Session n [a] has been terminated.",
+        display: "Session n [a] has been terminated.",
       },
     });
     const res = await api.tool("claude_kill", { session: "n" }, ctx);
@@ -433,6 +437,12 @@ describe("agent tools", () => {
 
   it("claude_output", async () => {
     const api = await setup();
+    const OUTPUT = [
+      "Session: fix-auth [a1b2c3d4] | Status: COMPLETED | Duration: 5m30s",
+      "─".repeat(60),
+      "Scripted reply: hi",
+      "🔧 Bash — ls",
+    ].join("\n");
     fake.setReply("output", {
       stdout: {
         id: "a1b2c3d4",
@@ -440,39 +450,42 @@ describe("agent tools", () => {
         status: "completed",
         duration: "5m30s",
         lines: ["Scripted reply: hi", "🔧 Bash — ls"],
+        display: OUTPUT,
       },
     });
     const res = await api.tool("claude_output", { session: "fix-auth", lines: 100 }, ctx);
     assert.deepEqual(argvOf(), ["output", "--json", "--lines=100", "--", "fix-auth"]);
-    assert.equal(
-      res.content[0].text,
-      `Session: fix-auth [a1b2c3d4] | Status: COMPLETED | Duration: 5m30s\n${"─".repeat(60)}\nScripted reply: hi\n🔧 Bash — ls`,
-    );
+    assert.equal(res.content[0].text, OUTPUT);
     await api.tool("claude_output", { session: "fix-auth", full: true, lines: 5 }, ctx);
     assert.deepEqual(argvOf(), ["output", "--json", "--full", "--", "fix-auth"]);
   });
 
   it("claude_sessions shows the calling agent's sessions", async () => {
     const api = await setup();
-    fake.setReply("sessions", { stdout: { sessions: [SESSION], count: 1 } });
+    const listing = [
+      "🟢 fix-auth [a1b2c3d4] — RUNNING (2m15s) multi-turn",
+      "   📁 /app",
+      '   📝 "Fix the authentication bug in src/auth.ts — users are logged out after refresh, ..."',
+      "   🔗 Claude ID: 550e8400-e29b-41d4-a716-446655440000",
+      "   🔄 Resumed after restart: 1x, last at 2026-05-01T10:00:00Z",
+    ].join("\n");
+    fake.setReply("sessions", { stdout: { sessions: [SESSION], count: 1, display: listing } });
     const res = await api.tool("claude_sessions", { status: "running" }, ctx);
     assert.deepEqual(argvOf(), ["sessions", "--json", "--status=running", "--agent=main"]);
-    assert.equal(
-      res.content[0].text,
-      [
-        "🟢 fix-auth [a1b2c3d4] — RUNNING (2m15s) multi-turn",
-        "   📁 /app",
-        '   📝 "Fix the authentication bug in src/auth.ts — users are logged out after refresh, ..."',
-        "   🔗 Claude ID: 550e8400-e29b-41d4-a716-446655440000",
-      ].join("\n"),
-    );
-    const planning = { ...SESSION, status: "waiting", waitingFor: "plan", planVersion: 2, claudeSessionId: null };
-    fake.setReply("sessions", { stdout: { sessions: [planning], count: 1 } });
-    const waiting = (await api.tool("claude_sessions", {}, ctx)).content[0].text.split("\n");
-    assert.equal(waiting.at(-1), "   ⏳ waiting for plan approval (approve / reject <feedback>): plan v2");
-    fake.setReply("sessions", { stdout: { sessions: [], count: 0 } });
+    assert.equal(res.content[0].text, listing);
+    assert.deepEqual(res.details.sessions, [SESSION]);
+    fake.setReply("sessions", { stdout: { sessions: [], count: 0, display: "No sessions found." } });
     assert.equal((await api.tool("claude_sessions", {}, {})).content[0].text, "No sessions found.");
     assert.deepEqual(argvOf(), ["sessions", "--json"]);
+  });
+
+  it("an answer without a display text is an error, not a text the plugin makes up", async () => {
+    const api = await setup();
+    fake.setReply("stats", { stdout: { totalLaunched: 2 } });
+    await assert.rejects(api.tool("claude_stats", {}, ctx), {
+      message: "clawunits stats answered without a display text",
+    });
+    assert.equal((await api.command("claude_stats", "")).text, "⚠️ clawunits stats answered without a display text");
   });
 
   it("claude_stats", async () => {
@@ -486,7 +499,7 @@ describe("agent tools", () => {
 
   it("claude_recover recovers the agent's own interrupted sessions", async () => {
     const api = await setup();
-    const reply = { sessions: [{ id: "a1b2c3d4", name: "n", action: "recovered" }], count: 1, message: "Recovery…" };
+    const reply = { sessions: [{ id: "a1b2c3d4", name: "n", action: "recovered" }], count: 1, display: "Recovery…" };
     fake.setReply("recover", { stdout: reply });
     const res = await api.tool("claude_recover", {}, ctx);
     assert.deepEqual(argvOf(), ["recover", "--json", "--agent=main", "--"]);
@@ -498,8 +511,8 @@ describe("agent tools", () => {
 
   it("claude_launch in a worktree, claude_worktree, claude_kill with remove_worktree", async () => {
     const api = await setup();
-    const launched = { ...SESSION, workdir: WORKTREE.path, worktree: WORKTREE };
-    fake.setReply("launch", { stdout: launched });
+    const display = LAUNCHED.replace("\n  Mode:", "\n  Worktree: branch clawunits/fix-auth from dev\n  Mode:");
+    fake.setReply("launch", { stdout: { ...SESSION, workdir: WORKTREE.path, worktree: WORKTREE, display } });
     const res = await api.tool("claude_launch", { prompt: "go", worktree: true, base: "dev" }, ctx);
     assert.deepEqual(argvOf(), [
       "launch",
@@ -513,7 +526,7 @@ describe("agent tools", () => {
       "--",
       "-",
     ]);
-    assert.match(res.content[0].text, /\n {2}Worktree: branch clawunits\/fix-auth from dev\n/);
+    assert.equal(res.content[0].text, display);
     await api.tool("claude_launch", { prompt: "go", worktree: false, base: "" }, ctx);
     assert.ok(!argvOf().includes("--worktree") && !argvOf().some((a) => a.startsWith("--base")));
 
@@ -524,7 +537,9 @@ describe("agent tools", () => {
     assert.equal(view.details.merged, false);
 
     const message = "Session fix-auth [a1b2c3d4] has been terminated.\nWorktree kept: branch has 1 commit(s) not merged";
-    fake.setReply("kill", { stdout: { id: "a1b2c3d4", worktree: { removed: false, reason: "..." }, message } });
+    fake.setReply("kill", {
+      stdout: { id: "a1b2c3d4", worktree: { removed: false, reason: "..." }, display: message },
+    });
     const killed = await api.tool("claude_kill", { session: "fix-auth", remove_worktree: true }, ctx);
     assert.deepEqual(argvOf(), ["kill", "--json", "--remove-worktree", "--agent=main", "--", "fix-auth"]);
     assert.equal(killed.content[0].text, message);
@@ -534,11 +549,14 @@ describe("agent tools", () => {
 describe("chat commands", () => {
   it("/claude launches with the chat as origin channel (no guards, no agent)", async () => {
     const api = await setup();
-    fake.setReply("launch", { stdout: { ...SESSION, name: "x", status: "starting", prompt: "say hi" } });
+    fake.setReply("launch", {
+      stdout: { ...SESSION, name: "x", status: "starting", prompt: "say hi", display: LAUNCHED },
+    });
     const res = await api.command("claude", "--name x say hi");
     assert.deepEqual(argvOf(), ["launch", "--json", "--name=x", "--channel=webchat|cli", "--", "-"]);
     assert.equal(stdinOf(), "say hi");
-    assert.equal(res.text, 'Session launched.\n  Name: x\n  ID: a1b2c3d4\n  Prompt: "say hi"\n  Status: starting');
+    // A command answers with the CLI's text, like the tool.
+    assert.equal(res.text, LAUNCHED);
     await api.command("claude", "fix   the\nbug", { channel: "telegram", chatId: "-100", senderId: "7" });
     assert.deepEqual(argvOf(), ["launch", "--json", "--channel=telegram|-100", "--", "-"]);
     assert.equal(stdinOf(), "fix   the\nbug");
@@ -546,7 +564,8 @@ describe("chat commands", () => {
 
   it("/claude --worktree [--base] [--name], /claude_worktree, /claude_kill --remove-worktree", async () => {
     const api = await setup();
-    fake.setReply("launch", { stdout: { ...SESSION, name: "x", status: "starting", worktree: WORKTREE } });
+    const display = LAUNCHED.replace("\n  Mode:", "\n  Worktree: branch clawunits/fix-auth from dev\n  Mode:");
+    fake.setReply("launch", { stdout: { ...SESSION, name: "x", status: "starting", worktree: WORKTREE, display } });
     const res = await api.command("claude", "--worktree --base dev --name x fix --it");
     assert.deepEqual(argvOf(), [
       "launch",
@@ -559,13 +578,13 @@ describe("chat commands", () => {
       "-",
     ]);
     assert.equal(stdinOf(), "fix --it");
-    assert.match(res.text, /^Session launched\.\n {2}Name: x\n {2}ID: a1b2c3d4\n {2}Worktree: branch clawunits\/fix-auth /);
+    assert.equal(res.text, display);
     await api.command("claude", "--name y --worktree go");
     assert.deepEqual(argvOf(), ["launch", "--json", "--name=y", "--channel=webchat|cli", "--worktree", "--", "-"]);
     fake.setReply("worktree", { stdout: { display: "🌿 x [a] — RUNNING" } });
     assert.equal((await api.command("claude_worktree", "x")).text, "🌿 x [a] — RUNNING");
     assert.deepEqual(argvOf(), ["worktree", "--json", "--", "x"]);
-    fake.setReply("kill", { stdout: { message: "Session x [a] is already completed.\nWorktree removed: ..." } });
+    fake.setReply("kill", { stdout: { display: "Session x [a] is already completed.\nWorktree removed: ..." } });
     assert.match((await api.command("claude_kill", "--remove-worktree x")).text, /Worktree removed/);
     assert.deepEqual(argvOf(), ["kill", "--json", "--remove-worktree", "--", "x"]);
   });
@@ -590,19 +609,19 @@ describe("chat commands", () => {
 
   it("/claude_sessions, /claude_stats, /claude_kill", async () => {
     const api = await setup();
-    fake.setReply("sessions", { stdout: { sessions: [], count: 0 } });
+    fake.setReply("sessions", { stdout: { sessions: [], count: 0, display: "No sessions found." } });
     assert.equal((await api.command("claude_sessions", "")).text, "No sessions found.");
     assert.deepEqual(argvOf(), ["sessions", "--json"]);
     fake.setReply("stats", { stdout: { display: "📊 stats" } });
     assert.equal((await api.command("claude_stats", "")).text, "📊 stats");
-    fake.setReply("kill", { stdout: { message: "Session n [a] has been terminated." } });
+    fake.setReply("kill", { stdout: { display: "Session n [a] has been terminated." } });
     assert.equal((await api.command("claude_kill", "n")).text, "Session n [a] has been terminated.");
     assert.deepEqual(argvOf(), ["kill", "--json", "--", "n"]);
   });
 
   it("/claude_recover [--dry-run] [session]", async () => {
     const api = await setup();
-    fake.setReply("recover", { stdout: { sessions: [], count: 0, message: "No interrupted sessions to recover." } });
+    fake.setReply("recover", { stdout: { sessions: [], count: 0, display: "No interrupted sessions to recover." } });
     assert.equal((await api.command("claude_recover", "")).text, "No interrupted sessions to recover.");
     assert.deepEqual(argvOf(), ["recover", "--json", "--"]);
     await api.command("claude_recover", "--dry-run");
@@ -614,12 +633,12 @@ describe("chat commands", () => {
   it("/claude_fg and /claude_bg use the chat's channel", async () => {
     const api = await setup();
     fake.setReply("fg", {
-      stdout: { message: "Session n [a] now in foreground.\nStreaming new output... Use claude_bg to detach." },
+      stdout: { display: "Session n [a] now in foreground.\nStreaming new output... Use claude_bg to detach." },
     });
     const res = await api.command("claude_fg", "n");
     assert.deepEqual(argvOf(), ["fg", "--json", "--channel=webchat|cli", "--", "n"]);
-    assert.match(res.text, /Use \/claude_bg to detach\.$/);
-    fake.setReply("bg", { stdout: { message: "Moved to background: n [a]" } });
+    assert.match(res.text, /Use claude_bg to detach\.$/);
+    fake.setReply("bg", { stdout: { display: "Moved to background: n [a]" } });
     assert.equal((await api.command("claude_bg", "")).text, "Moved to background: n [a]");
     assert.deepEqual(argvOf(), ["bg", "--json", "--channel=webchat|cli", "--"]);
     await api.command("claude_bg", "n", { channel: "telegram", chatId: "5" });
@@ -628,35 +647,34 @@ describe("chat commands", () => {
 
   it("/claude_respond is always user-initiated", async () => {
     const api = await setup();
-    fake.setReply("respond", { stdout: { id: "a", name: "n", interrupted: true } });
+    const display =
+      "Message sent to session n [a].\n  (interrupted current turn first)\n" +
+      '  Message: "stop, only README please"\nUse clawunits output to see the response.';
+    fake.setReply("respond", { stdout: { id: "a", name: "n", interrupted: true, display } });
     const res = await api.command("claude_respond", "--interrupt n stop, only README please");
     assert.deepEqual(argvOf(), ["respond", "--json", "--interrupt", "--user-initiated", "--", "n", "-"]);
     assert.equal(stdinOf(), "stop, only README please");
-    assert.equal(res.text, 'Message sent to n [a].\n  (interrupted current turn)\n  "stop, only README please"');
+    assert.equal(res.text, display);
     await api.command("claude_respond", "n yes");
     assert.deepEqual(argvOf(), ["respond", "--json", "--user-initiated", "--", "n", "-"]);
   });
 
   it("/claude_resume: a ref, --fork, --list", async () => {
     const api = await setup();
-    fake.setReply("launch", { stdout: { ...SESSION, resumedFrom: "a1b2", forked: false } });
+    const display = LAUNCHED.replace("\n  Mode:", "\n  Resume: a1b2\n  Mode:");
+    fake.setReply("launch", { stdout: { ...SESSION, resumedFrom: "a1b2", forked: false, display } });
     let res = await api.command("claude_resume", "fix-auth");
     assert.deepEqual(argvOf(), ["launch", "--json", "--channel=webchat|cli", "--resume=fix-auth", "--", "-"]);
     assert.equal(stdinOf(), DEFAULT_RESUME_PROMPT);
-    assert.match(res.text, /^Session launched\.\n {2}Name: fix-auth\n {2}ID: a1b2c3d4\n {2}Resumed from: a1b2\n/);
+    assert.equal(res.text, display);
     await api.command("claude_resume", "--fork fix-auth try JWT instead");
     assert.deepEqual(argvOf(), ["launch", "--json", "--channel=webchat|cli", "--resume=fix-auth", "--fork", "--", "-"]);
     assert.equal(stdinOf(), "try JWT instead");
-    fake.setReply("resume", { stdout: { sessions: [], count: 0 } });
+    const none = "No resumable sessions found. Sessions are persisted after completion.";
+    fake.setReply("resume", { stdout: { sessions: [], count: 0, display: none } });
     res = await api.command("claude_resume", "--list");
     assert.deepEqual(argvOf(), ["resume", "--list", "--json"]);
-    assert.equal(res.text, "No resumable sessions found. Sessions are persisted after completion.");
-    const done = new Date(Date.now() - 310_000).toISOString();
-    fake.setReply("resume", {
-      stdout: { sessions: [{ ...SESSION, status: "completed", completedAt: done }], count: 1 },
-    });
-    res = await api.command("claude_resume", "--list");
-    assert.match(res.text, /^Resumable sessions:\n {2}fix-auth — completed 5m1\ds ago\n {4}Claude ID: 550e8400-/);
+    assert.equal(res.text, none);
   });
 
   it("turns every failure into a readable reply", async () => {
@@ -685,11 +703,11 @@ describe("gateway RPC", () => {
       "--max-budget-usd=2",
       "--system-prompt=sp",
       "--allowed-tools=Read,Write",
-      "--permission-mode=acceptEdits",
-      "--multi-turn-disabled",
-      "--channel=telegram|1",
       "--resume=r",
       "--fork",
+      "--multi-turn-disabled",
+      "--permission-mode=acceptEdits",
+      "--channel=telegram|1",
       "--agent=ops",
       "--",
       "-",

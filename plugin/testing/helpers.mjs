@@ -8,7 +8,9 @@ import path from "node:path";
  * A stand-in clawunits in a fresh directory. It appends {argv, stdin, pid} to calls.jsonl and answers as
  * `setReply(subcommand, reply)` says: reply.stdout (an object is printed as JSON), reply.stderr, reply.exit,
  * reply.sleepMs, reply.bigBytes (print that many bytes), reply.ignoreTerm, reply.grandchild (start a
- * `sleep` child and write its pid to grandchild.pid). The default reply is {"ok": true, "argv": [...]}.
+ * `sleep` child and write its pid to grandchild.pid). The default reply is
+ * {"ok": true, "argv": [...], "display": "ran <subcommand>"}: the real CLI's --json answers always carry their
+ * text as `display`.
  */
 export function makeFakeClawunits() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-clawunits-"));
@@ -37,7 +39,7 @@ const finish = () => {
   } else if (r.stdout !== undefined) {
     process.stdout.write(typeof r.stdout === "string" ? r.stdout : JSON.stringify(r.stdout));
   } else {
-    process.stdout.write(JSON.stringify({ ok: true, argv }));
+    process.stdout.write(JSON.stringify({ ok: true, argv, display: "ran " + sub }));
   }
   process.exitCode = r.exit ?? 0;
 };
