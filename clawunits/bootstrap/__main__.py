@@ -1,5 +1,7 @@
 """``python -m clawunits.bootstrap up|down|status``: boot a user manager and journald where none run."""
 
+import sys
+
 from clawunits.bootstrap.cli import main
 
-main()
+sys.exit(main())
