@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -20,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from conftest import FAKE_CLAUDE, Claw, unit_pids, wait_until
+
+# Runs the CLI frozen before its N-th write step: a kill there lands mid-write for sure.
+WRITE_STEPS = Path(__file__).with_name("write_steps.py")
 
 
 def _claude_cli_pid(claw: Claw, unit: str) -> int | None:
@@ -39,9 +41,10 @@ def _requests_with(claw: Claw, text: str) -> list[dict[str, Any]]:
 
 
 def _state_is_sound(claw: Claw) -> list[Path]:
-    """Every record parses and is private; returns the leftover temp files (never read by anyone)."""
+    """Every record is whole and private, every message whole; returns the leftover temp files (never read)."""
     for path in (claw.state_dir / "sessions").glob("*.toml"):
-        tomllib.loads(path.read_text())
+        # (An empty file parses as TOML too: a record is whole when it names its session.)
+        assert tomllib.loads(path.read_text()).get("id") == path.stem, path
         assert path.stat().st_mode & 0o777 == 0o600, path
     for path in (claw.state_dir / "inbox").glob("*/*/*"):
         if path.parent.name in ("queue", "taken", "done"):
@@ -94,34 +97,68 @@ def test_sigkill_of_the_runner_is_reported_and_resume_carries_on(claw: Claw) -> 
     _resume_remembers(claw, "runner-crash", word)
 
 
+def _respond_frozen_at(claw: Claw, session_id: str, step: int, text: str) -> str | None:
+    """Run ``clawunits respond`` frozen before its ``step``-th write step and SIGKILL it there.
+
+    Returns what it was doing when killed, or None if it had fewer steps and ran to its end (then it must
+    have succeeded)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(WRITE_STEPS), str(step), "respond", session_id, text, "--user-initiated", "--json"],
+        env=claw.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Wait (without reaping) until it stops itself or exits.
+    info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WSTOPPED | os.WNOWAIT)
+    if info.si_code == os.CLD_STOPPED:
+        proc.kill()
+    _, err = proc.communicate(timeout=60)
+    if info.si_code == os.CLD_STOPPED:
+        assert proc.returncode == -signal.SIGKILL, (proc.returncode, err)
+        return err.strip().splitlines()[-1]
+    assert proc.returncode == 0, err
+    return None
+
+
 def test_sigkill_of_clawunits_mid_write_leaves_no_corrupt_state(claw: Claw) -> None:
     claw.write_config(claudePath=str(FAKE_CLAUDE))
     s = claw.launch("[[fake: sleep 600]] a long turn", "--name", "target")
-    rng = random.Random(11)
-    posted: list[str] = []
-    for i in range(40):
-        text = f"message {i:02d}"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "clawunits", "respond", s["id"], text, "--user-initiated", "--json"],
-            env=claw.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        # From the interpreter's start to past the write: a kill lands anywhere along the way.
-        time.sleep(rng.uniform(0.0, 0.4))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-        if proc.returncode == 0:
-            posted.append(text)
+    # One respond per write step, each killed just before that step (the last runs to its end): every point
+    # between two file operations of a respond is hit once.
+    kills: list[str] = []
+    for step in range(1, 200):
+        where = _respond_frozen_at(claw, s["id"], step, f"message {step:03d}")
+        if where is None:
+            break
+        kills.append(where)
+        try:
+            _state_is_sound(claw)  # every record and queued message is whole after each kill
+        except (AssertionError, ValueError) as e:  # (a torn TOML or JSON file raises a ValueError)
+            e.add_note(f"after the kill at {where}")
+            raise
+    else:
+        raise AssertionError(f"respond did not finish within {step} write steps")
+    completed = f"message {len(kills) + 1:03d}"
+    # The kills really landed mid-write: inside the atomic write of the message and of the record, between
+    # the message's staging and its move into the queue, and they left partial files behind.
+    assert len(kills) >= 20, kills
+    assert any("write in write_atomically < post" in k for k in kills), kills
+    assert any("write in write_atomically < save" in k for k in kills), kills
+    assert any("rename in post" in k for k in kills), kills
     leftovers = _state_is_sound(claw)
+    assert any(p.name.endswith(".tmp") for p in leftovers), leftovers
+    assert any(p.parent.name == "tmp" and p.suffix == ".json" for p in leftovers), leftovers
     # The record is intact and the session still works.
     record = claw.json("sessions")["sessions"][0]
     assert record["name"] == "target" and record["status"] == "running"
     claw.json("respond", "target", "one more, after the crashes", "--user-initiated")
-    # Every message whose respond reported success is queued exactly once; a killed one never half-exists.
+    # The respond that reported success is queued exactly once, like the one after the crashes; a killed one
+    # is queued at most once (if it was killed after the move into the queue) and never half-exists.
     queued = [json.loads(p.read_text())["text"] for p in (claw.state_dir / "inbox" / s["id"] / "queue").iterdir()]
-    assert all(queued.count(t) == 1 for t in posted), (posted, queued)
-    assert set(queued) <= {f"message {i:02d}" for i in range(40)} | {"one more, after the crashes"}
+    assert queued.count(completed) == 1 and queued.count("one more, after the crashes") == 1, queued
+    assert len(queued) == len(set(queued)), queued
+    assert set(queued) <= {f"message {i:03d}" for i in range(1, len(kills) + 2)} | {"one more, after the crashes"}
     # The garbage collector reclaims what killed writers left (only once nobody can be writing it).
     for tmp in leftovers:
         os.utime(tmp, (time.time() - 3600, time.time() - 3600))
