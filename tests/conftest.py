@@ -6,8 +6,10 @@ way install.sh does and stops, at the end, only what it started.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -148,6 +150,24 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def state_snapshot(state: Path) -> dict[str, tuple[int, str]]:
+    """Every path under the state directory (inboxes, locks and caches too) with its mode and content hash,
+    so that comparing two snapshots catches any change."""
+    if not state.exists():
+        return {}
+    snapshot = {}
+    for path in sorted(state.rglob("*")):
+        st = path.lstat()
+        if stat.S_ISREG(st.st_mode):
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif stat.S_ISLNK(st.st_mode):
+            content = os.readlink(path)
+        else:
+            content = ""
+        snapshot[str(path.relative_to(state))] = (st.st_mode, content)
+    return snapshot
 
 
 def wait_until(

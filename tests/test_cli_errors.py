@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import Claw
-
-
-def _snapshot(state: Path) -> dict[str, str]:
-    if not state.exists():
-        return {}
-    return {str(p.relative_to(state)): hashlib.sha256(p.read_bytes()).hexdigest() for p in state.rglob("*.toml")}
+from conftest import Claw, state_snapshot
 
 
 @pytest.fixture
 def seeded(claw: Claw) -> Claw:
     launched = claw.launch("[[text: seed]] a session to keep", "--name", "keeper", "--multi-turn-disabled")
     claw.wait(launched["id"])
+    # A listing writes the record cache (a speed-up, rewritten only when a record changes): written now,
+    # it is part of the state that a failing command must leave as it was.
+    claw.json("sessions", "--all")
     return claw
 
 
 def _fails(claw: Claw, *args: str, code: int | None = None, says: str = "", stdin_text: str | None = None) -> str:
-    before = _snapshot(claw.state_dir)
+    before = state_snapshot(claw.state_dir)
     proc = claw.run(*args, check=False, stdin_text=stdin_text)
     assert proc.returncode != 0, proc
     if code is not None:
@@ -36,7 +32,7 @@ def _fails(claw: Claw, *args: str, code: int | None = None, says: str = "", stdi
     assert "Traceback" not in proc.stderr
     assert lines[0].startswith("clawunits: error: ") or lines[0].startswith("Error:"), lines
     assert says.lower() in lines[0].lower(), lines[0]
-    assert _snapshot(claw.state_dir) == before, "the store changed"
+    assert state_snapshot(claw.state_dir) == before, "the store changed"
     return lines[0]
 
 
@@ -115,7 +111,7 @@ def test_unreadable_workdir(seeded: Claw, tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o000)
     # Root reads everything; without CAP_DAC_OVERRIDE it is held to the mode bits like any user.
-    before = _snapshot(seeded.state_dir)
+    before = state_snapshot(seeded.state_dir)
     unprivileged = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
     proc = subprocess.run(
         [*unprivileged, sys.executable, "-m", "clawunits", "launch", "hi", "--workdir", str(locked)],
@@ -125,7 +121,7 @@ def test_unreadable_workdir(seeded: Claw, tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and proc.stderr.strip() == f"clawunits: error: workdir {locked} is not readable"
-    assert _snapshot(seeded.state_dir) == before
+    assert state_snapshot(seeded.state_dir) == before
 
 
 def test_ambiguous_session_reference(seeded: Claw) -> None:
@@ -134,6 +130,7 @@ def test_ambiguous_session_reference(seeded: Claw) -> None:
     twin = sid[:4] + ("zzzz" if sid[4:] != "zzzz" else "yyyy")
     text = record.read_text().replace(sid, twin).replace('name = "keeper"', 'name = "keeper-twin"')
     (record.parent / f"{twin}.toml").write_text(text)
+    seeded.json("sessions", "--all")  # the record cache takes in the twin before the failing commands
     _fails(seeded, "output", sid[:4], code=3, says="ambiguous")
     _fails(seeded, "kill", sid[:4], code=3, says="ambiguous")
 

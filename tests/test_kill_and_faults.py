@@ -65,7 +65,7 @@ def test_crash_mid_turn_is_a_failure_with_its_reason(claw: Claw) -> None:
     assert final["status"] == "failed"
     records = claw.journal(launched["unit"])
     error = next(r for r in records if r["type"] == "error")
-    assert "exit code 3" in error["message"] or "3" in error["message"], error
+    assert error["message"].startswith("ProcessError: Command failed with exit code 3 "), error
     assert records[-1]["type"] == "exit" and records[-1]["cause"] == "crash"
 
 

@@ -362,8 +362,11 @@ def test_auto_respond_cap(claw: Claw) -> None:
     proc = claw.run("respond", "chatty", "[[text: auto 3]] agent again", check=False)
     assert proc.returncode == 5, proc
     line = proc.stderr.strip()
-    assert line.startswith("clawunits: error: ⚠️ Auto-respond limit reached (2/2)."), line
-    assert "userInitiated" in line or "user" in line
+    # The whole line: it tells the agent how to go on (ask the user, then respond with userInitiated).
+    assert line == (
+        "clawunits: error: ⚠️ Auto-respond limit reached (2/2). Ask the user to provide the answer for session "
+        "chatty. Then call claude_respond with their answer and set userInitiated: true to reset the counter."
+    ), line
     assert _inbox_files(claw) == before
     assert claw.json("sessions")["sessions"][0]["autoResponds"] == 2
 
