@@ -37,7 +37,7 @@ class Foreground:
     def load(self) -> State:
         return _parse(self.path)
 
-    def _change(self, change: Callable[[State], None]) -> State:
+    def _change(self, change: Callable[[State], object]) -> State:
         with self.store.lock("foreground"):
             state = _parse(self.path)
             change(state)

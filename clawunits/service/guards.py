@@ -91,17 +91,22 @@ def _agent_from_channels(workspace: str, settings: Settings) -> str | None:
     return parts[1] if len(parts) >= 3 and parts[1] else None
 
 
+def _table(value: Any) -> dict[str, Any]:
+    """``value`` if it is a table of the config, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def _heartbeat(config: dict[str, Any], agent_id: str) -> Any:
-    agents = config.get("agents") if isinstance(config.get("agents"), dict) else {}
+    agents = _table(config.get("agents"))
     # OpenClaw 2026.9 keeps agents under agents.entries.<id>; older releases in an agents.list array.
-    entries = agents.get("entries") if isinstance(agents.get("entries"), dict) else {}
+    entries = _table(agents.get("entries"))
     entry = entries.get(agent_id)
     if isinstance(entry, dict) and entry.get("heartbeat") is not None:
         return entry["heartbeat"]
     for agent in agents.get("list") or []:
         if isinstance(agent, dict) and agent.get("id") == agent_id and agent.get("heartbeat") is not None:
             return agent["heartbeat"]
-    defaults = agents.get("defaults") if isinstance(agents.get("defaults"), dict) else {}
+    defaults = _table(agents.get("defaults"))
     # The seed ignored agents.defaults.heartbeat, which OpenClaw applies to every agent.
     return defaults.get("heartbeat")
 

@@ -62,7 +62,7 @@ def stats_of(records: list[SessionRecord], archive: dict[str, Any]) -> dict[str,
         per_day[day] = round(per_day.get(day, 0.0) + r.cost_usd, 6)
     durations = [r.duration_ms for r in records if r.status.is_terminal and r.duration_ms is not None]
     total_ms, count = sum(durations) + archive["durationMsSum"], len(durations) + archive["durationCount"]
-    candidates = [
+    candidates: list[dict[str, Any]] = [
         {"id": r.id, "name": r.name, "costUsd": r.cost_usd, "prompt": shorten(r.prompt, 80)}
         for r in records
         if r.cost_usd > 0

@@ -498,6 +498,7 @@ def sse_events(plan: Plan, model: str) -> Iterator[SSEEvent]:
     n_deltas = sum(len(_chunks(b["text"], text_pieces)) if b["type"] == "text" else 1 for b in content)
     delay = plan.slow / max(1, n_deltas) if plan.slow > 0 else 0.0
     for index, block in enumerate(content):
+        start: dict[str, Any]
         if block["type"] == "text":
             start = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": c} for c in _chunks(block["text"], text_pieces)]
@@ -529,6 +530,10 @@ def error_body(status: int) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------------------
 # The server
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -645,9 +650,7 @@ class ScriptedAPI:
         if self._server is not None:
             return self
         handler = type("Handler", (_Handler,), {"api": self})
-        server_cls = ThreadingHTTPServer
-        if ":" in self.host:
-            server_cls = type("Server6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+        server_cls = _Server6 if ":" in self.host else ThreadingHTTPServer
         self._server = server_cls((self.host, self.port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
