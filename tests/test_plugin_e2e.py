@@ -301,7 +301,7 @@ def test_claude_launch_guards_block_until_the_workspace_is_ready(e2e: E2E) -> No
     details = ok["output"]["details"]
     e2e.claw.launched.append(details["unit"])
     assert text.startswith("Session launched successfully.\n  Name: guarded\n")
-    assert f"  Dir: {e2e.project}\n" in text and "Use claude_sessions to check status" in text
+    assert f"  Dir: {e2e.project}\n" in text and "Use clawunits sessions to check status" in text
     assert details["originAgent"] == "main"
     # The project has its own agentChannels entry: clawunits routes by it, no origin channel is forced.
     assert details["originChannel"] is None
@@ -340,7 +340,7 @@ def test_tools_act_for_their_agent_only(e2e: E2E) -> None:
         "claude_respond", {"session": "other-ask", "message": "[[text: Took B.]]", "userInitiated": True}, agent="other"
     )
     assert text_of(replied).startswith("Message sent to session other-ask [")
-    assert text_of(replied).endswith("Use claude_output to see the response.")
+    assert text_of(replied).endswith("Use clawunits output to see the response.")
     assert e2e.wait("other-ask")["status"] == "completed"
     assert (
         "Took B."
@@ -365,7 +365,8 @@ def test_tools_act_for_their_agent_only(e2e: E2E) -> None:
 def test_chat_commands(e2e: E2E) -> None:
     gw = e2e.gw
     reply = gw.chat("/claude --name chatty [[ask]] say hi")
-    assert reply.startswith("Session launched.\n  Name: chatty\n  ID: "), reply
+    # A command shows the CLI's own text, as the tools do.
+    assert reply.startswith("Session launched successfully.\n  Name: chatty\n  ID: "), reply
     session = e2e.session("chatty")
     e2e.claw.launched.append(session["unit"])
     # The origin channel comes from the command's context: webchat, sender cli.
@@ -376,10 +377,10 @@ def test_chat_commands(e2e: E2E) -> None:
     assert "💬 chatty [" in listing and "— WAITING (" in listing
 
     fg = gw.chat("/claude_fg chatty")
-    assert fg.startswith("Session chatty [") and ASK in fg and fg.endswith("Use /claude_bg to detach.")
+    assert fg.startswith("Session chatty [") and ASK in fg and fg.endswith("Use claude_bg to detach.")
 
     sent = gw.chat("/claude_respond chatty [[text: Noted, A it is.]]")
-    assert sent.startswith("Message sent to chatty [") and '"[[text: Noted, A it is.]]"' in sent
+    assert sent.startswith("Message sent to session chatty [") and '"[[text: Noted, A it is.]]"' in sent
     assert e2e.wait("chatty")["status"] == "completed"
 
     assert gw.chat("/claude_bg").startswith("Moved to background: chatty [")
@@ -388,7 +389,7 @@ def test_chat_commands(e2e: E2E) -> None:
     resumable = gw.chat("/claude_resume --list")
     assert resumable.startswith("Resumable sessions:") and "  chatty — completed " in resumable
     resumed = gw.chat("/claude_resume chatty [[text: picked up again]]")
-    assert resumed.startswith("Session launched.") and "Resumed from: " in resumed
+    assert resumed.startswith("Session launched successfully.") and "\n  Resume: " in resumed
     name = resumed.split("Name: ", 1)[1].split("\n", 1)[0]
     e2e.claw.launched.append(e2e.session(name)["unit"])
     assert e2e.wait(name)["status"] == "completed"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+from typing import Any
 
+import click
 from conftest import REPO
+
+from clawunits.cli.main import cli
 
 
 def node_executable() -> str:
@@ -37,3 +42,45 @@ def test_node_test_suite_passes() -> None:
     assert counts.get("tests", 0) >= 60 and counts["pass"] == counts["tests"], counts
     for name in ("cli.test.mjs", "context.test.mjs", "plugin.test.mjs", "manifest.test.mjs"):
         assert (REPO / "plugin" / "test" / name).is_file()
+
+
+def plugin_operations() -> dict[str, Any]:
+    """The plugin's parameter tables (plugin/lib/operations.js) as JSON, and its enumerations."""
+    script = (
+        'import { OPERATIONS, PERMISSION_MODES, STATUSES } from "./plugin/lib/operations.js";'
+        "const tables = { operations: OPERATIONS, permissionModes: PERMISSION_MODES, statuses: STATUSES };"
+        "console.log(JSON.stringify(tables));"
+    )
+    proc = subprocess.run(
+        [node_executable(), "--input-type=module", "-e", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def test_plugin_tables_match_the_cli() -> None:
+    """Every option the plugin passes is one the CLI has, and the enumerations are the CLI's choices."""
+    tables = plugin_operations()
+    for name, op in tables["operations"].items():
+        command = cli.commands[op["command"][0]]
+        options = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+        for extra in op["command"][1:]:
+            assert extra in options, f"{name}: {extra}"
+        for param in op["params"]:
+            if "flag" in param:
+                assert f"--{param['flag']}" in options, f"{name}: clawunits {command.name} has no --{param['flag']}"
+        positionals = [p for p in op["params"] if p.get("positional") or p["kind"] == "text"]
+        arguments = [p for p in command.params if isinstance(p, click.Argument)]
+        assert len(positionals) <= len(arguments), name
+
+    def choices(command: str, option: str) -> list[str]:
+        [param] = [p for p in cli.commands[command].params if option in p.opts]
+        assert isinstance(param.type, click.Choice)
+        return list(param.type.choices)
+
+    assert tables["permissionModes"] == choices("launch", "--permission-mode")
+    assert tables["statuses"] == choices("sessions", "--status")
