@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from clawunits.errors import Forbidden, InvalidInput, StateError
@@ -100,8 +101,9 @@ def reconcile(ctx: Context, records: list[SessionRecord]) -> list[SessionRecord]
             out.append(record)
             continue
         reason, cause = _lost_reason(state)
-        vanished = state is None
-        out.append(ctx.store.update(record.id, lambda r, why=reason, c=cause, gone=vanished: r.lost(why, c, gone)))
+        out.append(
+            ctx.store.update(record.id, partial(SessionRecord.lost, reason=reason, cause=cause, vanished=state is None))
+        )
     return out
 
 
