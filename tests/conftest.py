@@ -129,14 +129,38 @@ class Claw:
         self.config_path.write_text(tomli_w.dumps(options))
 
 
-def unit_pids(claw: Claw, unit: str) -> list[int]:
-    """Every process in the unit's cgroup, from systemd's own view (unified or hybrid layout)."""
-    cgroup = subprocess.run(
-        ["systemctl", "--user", "show", "-p", "ControlGroup", "--value", unit],
-        env=claw.env,
+def systemctl(claw: Claw | None, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """``systemctl --user ARGS`` in the test's environment (None: this process's, which reaches the manager
+    once the ``user_manager`` fixture ran)."""
+    return subprocess.run(
+        ["systemctl", "--user", *args],
+        env=claw.env if claw is not None else None,
         capture_output=True,
         text=True,
-    ).stdout.strip()
+        timeout=60,
+        check=check,
+    )
+
+
+def unit_property(claw: Claw | None, unit: str, prop: str) -> str:
+    """One property of the unit as systemd reports it ("" if systemctl fails, e.g. while the manager restarts)."""
+    return systemctl(claw, "show", "-p", prop, "--value", unit).stdout.strip()
+
+
+def unit_properties(claw: Claw | None, unit: str, *props: str) -> dict[str, str]:
+    """Several properties of the unit, by name."""
+    out = systemctl(claw, "show", unit, *(f"-p{p}" for p in props), check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def of(records: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
+    """The records of one type, in order."""
+    return [r for r in records if r["type"] == type_]
+
+
+def unit_pids(claw: Claw, unit: str) -> list[int]:
+    """Every process in the unit's cgroup, from systemd's own view (unified or hybrid layout)."""
+    cgroup = unit_property(claw, unit, "ControlGroup")
     for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/systemd"):
         procs = Path(root, cgroup.lstrip("/"), "cgroup.procs")
         if cgroup and procs.exists():
@@ -150,6 +174,32 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def fails(claw: Claw, *args: str, code: int, same: Callable[[Claw], object] | None = None) -> str:
+    """Run a command that must fail with exit ``code``, one clear error line and no traceback; returns the line.
+
+    ``same``, if given, reads what the failure must leave as it was (compared before and after)."""
+    before = same(claw) if same else None
+    proc = claw.run(*args, check=False)
+    assert proc.returncode == code, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("clawunits: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    if same:
+        assert same(claw) == before, f"{same.__name__} changed"
+    return lines[0]
+
+
+def session_names(claw: Claw) -> list[str]:
+    """The record files in the store (a failing command must record no session)."""
+    sessions = claw.state_dir / "sessions"
+    return sorted(p.name for p in sessions.glob("*.toml")) if sessions.exists() else []
+
+
+def session_files(claw: Claw) -> dict[str, bytes]:
+    """The record files in the store, with their contents."""
+    return {p.name: p.read_bytes() for p in (claw.state_dir / "sessions").glob("*.toml")}
 
 
 def state_snapshot(state: Path) -> dict[str, tuple[int, str]]:

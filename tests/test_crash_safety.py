@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from conftest import FAKE_CLAUDE, Claw, unit_pids, wait_until
+from conftest import FAKE_CLAUDE, Claw, unit_pids, unit_property, wait_until
 
 # Runs the CLI frozen before its N-th write step: a kill there lands mid-write for sure.
 WRITE_STEPS = Path(__file__).with_name("write_steps.py")
@@ -81,13 +81,7 @@ def test_sigkill_of_the_runner_is_reported_and_resume_carries_on(claw: Claw) -> 
     word = f"heron-{uuid.uuid4().hex[:8]}"
     s = claw.launch(f"[[text: noted]] remember the word {word}", "--name", "runner-crash")
     assert claw.wait(s["id"])["status"] == "completed"  # the turn is done; the runner waits for input
-    main = subprocess.run(
-        ["systemctl", "--user", "show", "-p", "MainPID", "--value", s["unit"]],
-        env=claw.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    main = unit_property(claw, s["unit"], "MainPID")
     os.kill(int(main), signal.SIGKILL)
     final = wait_until(
         lambda: (r := claw.json("sessions", "--all")["sessions"][0])["waitingFor"] is None and r, what="the death"

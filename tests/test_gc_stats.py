@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from conftest import FAKE_CLAUDE, REPO, Claw, wait_until
-from notifier_harness import configure, launch_all, session, systemctl
+from conftest import FAKE_CLAUDE, REPO, Claw, systemctl, unit_properties, unit_property, wait_until
+from notifier_harness import configure, launch_all, session
 
 from clawunits.state.models import parse_ts
 
@@ -33,7 +33,7 @@ def age(claw: Claw, session_id: str, hours: float) -> None:
 
 
 def unit_known(claw: Claw, unit: str) -> bool:
-    return systemctl(claw, "show", "-p", "LoadState", "--value", unit).stdout.strip() == "loaded"
+    return unit_property(claw, unit, "LoadState") == "loaded"
 
 
 def stable_stats(claw: Claw) -> dict[str, Any]:
@@ -147,14 +147,14 @@ def test_unit_files_verify_load_and_run(claw: Claw) -> None:
         assert claw.json("wait", s["id"], "--ended", "--timeout", "60")["status"] == "completed"
         age(claw, s["id"], 2)
         systemctl(claw, "start", units["clawunits-gc.service"], check=True)
-        result = systemctl(claw, "show", "-p", "Result", "--value", units["clawunits-gc.service"]).stdout.strip()
+        result = unit_property(claw, units["clawunits-gc.service"], "Result")
         assert result == "success"
         assert claw.json("sessions")["count"] == 0 and claw.json("sessions", "--all")["count"] == 1
 
         # The notifier service as installed: it starts, stays up and delivers.
         notifier = units["clawunits-notifier.service"]
-        props = systemctl(claw, "show", "-p", "Restart,Type", notifier).stdout
-        assert "Restart=always" in props and "Type=simple" in props
+        props = unit_properties(claw, notifier, "Restart", "Type")
+        assert props["Restart"] == "always" and props["Type"] == "simple"
         systemctl(claw, "start", notifier, check=True)
         wait_until(lambda: (claw.state_dir / "notifier" / "since").exists(), what="the notifier to start")
         s2 = claw.launch("hello", "--name", "via-unit", "--multi-turn-disabled", "--channel", "telegram|5")

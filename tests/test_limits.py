@@ -7,27 +7,15 @@ uses the stand-in CLI (tests/fake_claude.py) because only the clock matters ther
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_CLAUDE, Claw, wait_until
+from conftest import FAKE_CLAUDE, Claw, unit_properties, wait_until
 
 from clawunits.errors import InvalidInput
 from clawunits.systemd.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 
 GiB = 1024**3
-
-
-def _show(claw: Claw, unit: str, *props: str) -> dict[str, str]:
-    out = subprocess.run(
-        ["systemctl", "--user", "show", unit, *(f"-p{p}" for p in props)],
-        env=claw.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def _kernel_limit(cgroup: str, v1: tuple[str, str], v2: str) -> str:
@@ -86,7 +74,7 @@ def test_bad_limit_values_are_refused(parse: object, text: str) -> None:
 def test_sessions_run_in_the_slice_with_the_configured_limits_enforced(claw: Claw) -> None:
     claw.write_config(claudePath=str(FAKE_CLAUDE), memoryMax="1G", cpuQuota="50%", tasksMax=200, runtimeMax="2h")
     launched = claw.launch("[[fake: sleep 60]] hold", "--name", "limited")
-    props = _show(
+    props = unit_properties(
         claw, launched["unit"], "Slice", "MemoryMax", "CPUQuotaPerSecUSec", "TasksMax", "RuntimeMaxUSec", "ControlGroup"
     )
     assert props["Slice"] == "clawunits.slice"
@@ -119,7 +107,7 @@ def test_sessions_run_in_the_slice_with_the_configured_limits_enforced(claw: Cla
         "--runtime-max",
         "90m",
     )
-    props = _show(claw, other["unit"], "MemoryMax", "CPUQuotaPerSecUSec", "TasksMax", "RuntimeMaxUSec")
+    props = unit_properties(claw, other["unit"], "MemoryMax", "CPUQuotaPerSecUSec", "TasksMax", "RuntimeMaxUSec")
     assert props == {
         "MemoryMax": str(2 * GiB),
         "CPUQuotaPerSecUSec": "infinity",
@@ -173,7 +161,7 @@ def test_a_session_out_of_memory_fails_with_that_reason_and_others_go_on(claw: C
     assert last["type"] == "exit" and last["cause"] == "oom"
     # The whole unit is gone, not just the process the kernel picked.
     wait_until(
-        lambda: _show(claw, hungry["unit"], "SubState")["SubState"] in ("exited", "failed", "dead"),
+        lambda: unit_properties(claw, hungry["unit"], "SubState")["SubState"] in ("exited", "failed", "dead"),
         what="the out-of-memory session's unit to end",
     )
     assert claw.wait(calm["id"], timeout=120)["status"] == "completed"

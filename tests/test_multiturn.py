@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKE_CLAUDE, Claw, wait_until
+from conftest import FAKE_CLAUDE, Claw, fails, of, session_files, wait_until
 
 from clawunits.service.api import Service
 from clawunits.state.config import load_settings
@@ -31,10 +31,6 @@ def _tag() -> str:
 
 def _epoch(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-
-
-def _of(records: Journal, type_: str) -> Journal:
-    return [r for r in records if r["type"] == type_]
 
 
 def _journal_until(
@@ -72,22 +68,9 @@ def _user_texts(body: dict[str, Any]) -> list[str]:
     return [t for m in body["messages"] if m.get("role") == "user" for t in _user_blocks(m)]
 
 
-def _fails(claw: Claw, *args: str, code: int) -> str:
-    proc = claw.run(*args, check=False)
-    assert proc.returncode == code, proc
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("clawunits: error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
-
-
 def _inbox_files(claw: Claw) -> dict[str, bytes]:
     root = claw.state_dir / "inbox"
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()} if root.exists() else {}
-
-
-def _records(claw: Claw) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in (claw.state_dir / "sessions").glob("*.toml")}
 
 
 @pytest.fixture
@@ -128,10 +111,10 @@ def test_five_turn_conversation(claw: Claw) -> None:
     for i in range(1, 6):
         assert f"reply {i} {tag}" in out["lines"], out["lines"]
     # (The store is written after the record is printed; journald may show it a moment later.)
-    records = _journal_until(claw, s["unit"], lambda rs: len(_of(rs, "waiting")) >= 5, what="five waiting records")
-    assert len(_of(records, "turn_end")) == 5 and len(_of(records, "message_received")) == 4
-    assert [r["question"] for r in _of(records, "waiting")] == [False] * 5
-    assert not _of(records, "exit"), "the session must stay open between turns"
+    records = _journal_until(claw, s["unit"], lambda rs: len(of(rs, "waiting")) >= 5, what="five waiting records")
+    assert len(of(records, "turn_end")) == 5 and len(of(records, "message_received")) == 4
+    assert [r["question"] for r in of(records, "waiting")] == [False] * 5
+    assert not of(records, "exit"), "the session must stay open between turns"
 
 
 def test_hundred_messages_during_a_turn_arrive_once_in_order(claw: Claw, service: Service) -> None:
@@ -144,16 +127,16 @@ def test_hundred_messages_during_a_turn_arrive_once_in_order(claw: Claw, service
     posted_by = time.time()
     assert len(set(ids)) == 100
 
-    records = _journal_until(claw, s["unit"], lambda rs: len(_of(rs, "waiting")) >= 2, what="the second turn")
-    first_end = _of(records, "turn_end")[0]
+    records = _journal_until(claw, s["unit"], lambda rs: len(of(rs, "waiting")) >= 2, what="the second turn")
+    first_end = of(records, "turn_end")[0]
     assert _epoch(first_end["ts"]) > posted_by, "the posting did not finish during the slow turn"
-    received = _of(records, "message_received")
+    received = of(records, "message_received")
     assert [r["messageId"] for r in received] == ids
     assert [r["text"] for r in received] == texts
     # All of them were delivered together after the first turn, before the second one ended.
     seqs = [r["seq"] for r in records]
-    assert len(_of(records, "turn_end")) == 2
-    assert first_end["seq"] < received[0]["seq"] and received[-1]["seq"] < _of(records, "turn_end")[1]["seq"]
+    assert len(of(records, "turn_end")) == 2
+    assert first_end["seq"] < received[0]["seq"] and received[-1]["seq"] < of(records, "turn_end")[1]["seq"]
     assert seqs == list(range(1, len(seqs) + 1))
 
     # The next API request: one user message, one text block per message, posted order, each exactly once.
@@ -179,15 +162,15 @@ def test_interrupt_stops_the_turn_and_the_message_is_answered(claw: Claw) -> Non
     t0 = time.time()
     sent = claw.json("respond", s["id"], f"[[text: stopped as asked {tag}]] stop that", "--interrupt")
     assert sent["interrupted"] is True and sent["status"] == "running"
-    records = _journal_until(claw, s["unit"], lambda rs: _of(rs, "interrupted"), timeout=10, what="interrupted")
-    interrupted = _of(records, "interrupted")[0]
+    records = _journal_until(claw, s["unit"], lambda rs: of(rs, "interrupted"), timeout=10, what="interrupted")
+    interrupted = of(records, "interrupted")[0]
     assert interrupted["reason"] == "message"
     assert _epoch(interrupted["ts"]) - t0 < 2.0, "the turn was not stopped within 2 s of the respond"
-    end = _of(records, "turn_end")[0]
+    end = of(records, "turn_end")[0]
     assert end["interrupted"] is True and end["seq"] < interrupted["seq"]
 
     records = _journal_until(claw, s["unit"], _has_text(f"stopped as asked {tag}"), timeout=30, what="the answer")
-    received = _of(records, "message_received")
+    received = of(records, "message_received")
     assert len(received) == 1 and received[0]["messageId"] == sent["messageId"] and received[0]["interrupt"] is True
     final = claw.wait(s["id"])
     assert final["status"] == "completed" and final["waitingFor"] == "input"
@@ -203,10 +186,10 @@ def test_interrupt_sent_before_the_turn_started_still_works(claw: Claw) -> None:
     records = _journal_until(claw, s["unit"], _has_text(f"early stop {tag}"), timeout=40, what="the answer")
     (posted,) = [json.loads(p.read_text()) for p in (claw.state_dir / "inbox" / s["id"] / "done").iterdir()]
     assert posted["id"] == sent["messageId"]
-    assert posted["posted_ns"] / 1e9 < _epoch(_of(records, "started")[0]["ts"]), "posted after the turn began"
-    assert [r["reason"] for r in _of(records, "interrupted")] == ["message"]
-    assert _of(records, "turn_end")[0]["interrupted"] is True
-    assert [r["messageId"] for r in _of(records, "message_received")] == [sent["messageId"]]
+    assert posted["posted_ns"] / 1e9 < _epoch(of(records, "started")[0]["ts"]), "posted after the turn began"
+    assert [r["reason"] for r in of(records, "interrupted")] == ["message"]
+    assert of(records, "turn_end")[0]["interrupted"] is True
+    assert [r["messageId"] for r in of(records, "message_received")] == [sent["messageId"]]
     assert time.time() - t0 < 25, "the interrupt was lost: the 30 s turn ran to its end"
 
 
@@ -270,7 +253,7 @@ def test_interrupt_that_does_nothing_is_retried(claw: Claw, tmp_path: Path) -> N
     claw.run("respond", s["id"], f"[[text: stopped at last {tag}]] stop", "--interrupt")
     records = _journal_until(claw, s["unit"], _has_text(f"stopped at last {tag}"), timeout=30, what="the answer")
     assert mark.read_text() == "swallowed\n", "the first interrupt did not reach the wrapper"
-    interrupted = _of(records, "interrupted")
+    interrupted = of(records, "interrupted")
     assert [r["reason"] for r in interrupted] == ["message"]
     # The first interrupt did nothing; the runner tried again after waiting for the turn to end.
     waited = _epoch(interrupted[0]["ts"]) - t0
@@ -281,7 +264,7 @@ def test_question_waits_and_finished_task_stays_open(claw: Claw) -> None:
     s = claw.launch("[[ask]] pick a plan", "--name", "asker")
     asked = claw.wait(s["id"])
     assert asked["status"] == "waiting" and asked["waitingFor"] == "question", asked
-    waiting = _of(_journal_until(claw, s["unit"], lambda rs: _of(rs, "waiting")), "waiting")
+    waiting = of(_journal_until(claw, s["unit"], lambda rs: of(rs, "waiting")), "waiting")
     assert len(waiting) == 1 and waiting[0]["question"] is True
     assert waiting[0]["text"].endswith("Which option do you prefer?")
     listed = claw.json("sessions", "--status", "waiting")
@@ -292,7 +275,7 @@ def test_question_waits_and_finished_task_stays_open(claw: Claw) -> None:
     done = claw.wait(s["id"])
     assert done["status"] == "completed" and done["waitingFor"] == "input" and done["reason"] == "task finished"
     assert done["completedAt"]
-    waiting = _of(_journal_until(claw, s["unit"], lambda rs: len(_of(rs, "waiting")) >= 2), "waiting")
+    waiting = of(_journal_until(claw, s["unit"], lambda rs: len(of(rs, "waiting")) >= 2), "waiting")
     assert [w["question"] for w in waiting] == [True, False]
 
     # Completed but open: a follow-up brings it back to running (its turn takes 3 s), then completed again.
@@ -314,16 +297,16 @@ def test_idle_timeout_closes_but_never_cuts_a_turn(claw: Claw) -> None:
     assert final["status"] == "completed", final
     assert final["reason"].startswith("idle-timeout"), final["reason"]
     assert final["waitingFor"] is None
-    records = _journal_until(claw, s["unit"], lambda rs: _of(rs, "exit"), what="the exit record")
+    records = _journal_until(claw, s["unit"], lambda rs: of(rs, "exit"), what="the exit record")
     # The 6 s turn outlived the 3 s idle timeout and still delivered its text.
     assert any(r["type"] == "text" and r["text"] == f"slow but complete {tag}" for r in records)
-    end = _of(records, "turn_end")[0]
+    end = of(records, "turn_end")[0]
     assert end["subtype"] == "success" and end["durationMs"] >= 5000
     exit_ = records[-1]
     assert exit_["type"] == "exit" and exit_["cause"] == "idle-timeout" and exit_["status"] == "completed"
-    idle = _epoch(exit_["ts"]) - _epoch(_of(records, "waiting")[0]["ts"])
+    idle = _epoch(exit_["ts"]) - _epoch(of(records, "waiting")[0]["ts"])
     assert 2.5 <= idle < 10, idle
-    line = _fails(claw, "respond", s["id"], "too late", code=4)
+    line = fails(claw, "respond", s["id"], "too late", code=4)
     assert "takes no more messages" in line
 
 
@@ -337,15 +320,15 @@ def test_respond_refusals(claw: Claw) -> None:
     assert claw.json("wait", single_done["id"], "--ended")["status"] == "completed"
     wait_until(lambda: claw.json("sessions", "--status", "running")["count"] == 1, what="only single-busy running")
 
-    before_inbox, before_records = _inbox_files(claw), _records(claw)
-    assert "is killed; it takes no more messages" in _fails(claw, "respond", "victim", "hello?", code=4)
-    assert "is failed; it takes no more messages" in _fails(claw, "respond", "broken", "hello?", code=4)
-    assert "unknown session 'ghost'" in _fails(claw, "respond", "ghost", "hello?", code=3)
-    assert "single-turn" in _fails(claw, "respond", "single-busy", "hello?", code=4)
-    assert "it takes no more messages" in _fails(claw, "respond", "single-done", "hello?", code=4)
-    assert "it takes no more messages" in _fails(claw, "respond", "victim", "x", "--interrupt", code=4)
+    before_inbox, before_records = _inbox_files(claw), session_files(claw)
+    assert "is killed; it takes no more messages" in fails(claw, "respond", "victim", "hello?", code=4)
+    assert "is failed; it takes no more messages" in fails(claw, "respond", "broken", "hello?", code=4)
+    assert "unknown session 'ghost'" in fails(claw, "respond", "ghost", "hello?", code=3)
+    assert "single-turn" in fails(claw, "respond", "single-busy", "hello?", code=4)
+    assert "it takes no more messages" in fails(claw, "respond", "single-done", "hello?", code=4)
+    assert "it takes no more messages" in fails(claw, "respond", "victim", "x", "--interrupt", code=4)
     assert _inbox_files(claw) == before_inbox, "a refused message was queued"
-    assert _records(claw) == before_records
+    assert session_files(claw) == before_records
     json_out = claw.run("respond", "victim", "hello?", "--json", check=False)
     assert json_out.returncode == 4 and json.loads(json_out.stdout)["code"] == "state"
 
@@ -385,7 +368,7 @@ def test_max_sessions_counts_live_sessions(claw: Claw) -> None:
     claw.write_config(maxSessions=2)
     a = claw.launch("[[slow: 30]] busy one", "--name", "busy-one")
     claw.launch("[[slow: 30]] busy two", "--name", "busy-two")
-    line = _fails(claw, "launch", "third", "--workdir", str(claw.workdir), code=5)
+    line = fails(claw, "launch", "third", "--workdir", str(claw.workdir), code=5)
     assert line == "clawunits: error: Max sessions reached (2). Kill a session first."
     assert claw.json("sessions")["count"] == 2, "the refused launch left a record"
 
@@ -396,7 +379,7 @@ def test_max_sessions_counts_live_sessions(claw: Claw) -> None:
     d = claw.launch("[[text: also quick]] fourth", "--name", "fourth")
     assert claw.wait(d["id"])["status"] == "completed"
     e = claw.launch("[[slow: 30]] busy three", "--name", "busy-three")
-    _fails(claw, "launch", "sixth", "--workdir", str(claw.workdir), code=5)
+    fails(claw, "launch", "sixth", "--workdir", str(claw.workdir), code=5)
 
     # A unit that died without its runner recording it (SIGKILL) is reconciled, not counted.
     subprocess.run(["systemctl", "--user", "kill", "--signal=SIGKILL", e["unit"]], env=claw.env, check=True)
@@ -417,15 +400,15 @@ def test_watchdog_interrupts_a_silent_turn(claw: Claw) -> None:
     t0 = time.time()
     continued = _has_text("Scripted reply: Continue where you left off.")
     records = _journal_until(
-        claw, s["unit"], lambda rs: continued(rs) and _of(rs, "waiting"), timeout=40, what="the continuation"
+        claw, s["unit"], lambda rs: continued(rs) and of(rs, "waiting"), timeout=40, what="the continuation"
     )
     types = [r["type"] for r in records]
-    dog = _of(records, "watchdog")
+    dog = of(records, "watchdog")
     assert [d["action"] for d in dog] == ["interrupt"], dog
     assert dog[0]["silentSec"] >= 3
-    assert [r["reason"] for r in _of(records, "interrupted")] == ["watchdog"]
+    assert [r["reason"] for r in of(records, "interrupted")] == ["watchdog"]
     assert types.index("watchdog") < types.index("interrupted") < types.index("waiting")
-    assert _of(records, "turn_end")[0]["interrupted"] is True
+    assert of(records, "turn_end")[0]["interrupted"] is True
     assert time.time() - t0 < 25
     final = claw.wait(s["id"])
     assert final["status"] == "completed" and final["numTurns"] == 2
@@ -439,13 +422,13 @@ def test_watchdog_restarts_a_hung_claude_code(claw: Claw) -> None:
     records = _journal_until(
         claw, s["unit"], _has_text("Fake reply: Continue where you left off."), timeout=60, what="the continuation"
     )
-    dog = _of(records, "watchdog")
+    dog = of(records, "watchdog")
     assert [d["action"] for d in dog] == ["interrupt", "restart"], dog
-    assert [r["reason"] for r in _of(records, "interrupted")] == ["restart"]
+    assert [r["reason"] for r in of(records, "interrupted")] == ["restart"]
     types = [r["type"] for r in records]
     assert types.index("watchdog") < types.index("interrupted") < len(types) - 1 - types[::-1].index("text")
     # The restarted CLI resumed the same Claude session: no second `started` with another id.
-    started = _of(records, "started")
+    started = of(records, "started")
     assert len({r["claudeSessionId"] for r in started}) == 1
     final = claw.wait(s["id"])
     assert final["status"] == "completed" and final["waitingFor"] == "input"

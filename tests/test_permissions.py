@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Claw, wait_until
-
-
-def _of(records: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
-    return [r for r in records if r["type"] == type_]
+from conftest import Claw, of, wait_until
 
 
 def _journal(claw: Claw, unit: str) -> list[dict[str, Any]]:
     """The journal once the turn's final ``waiting`` record shows (journald may lag behind the store)."""
-    return wait_until(lambda: (rs := claw.journal(unit)) and _of(rs, "waiting") and rs, what="the waiting record")
+    return wait_until(lambda: (rs := claw.journal(unit)) and of(rs, "waiting") and rs, what="the waiting record")
 
 
 def _tool_results(claw: Claw, marker: str) -> list[dict[str, Any]]:
@@ -49,7 +45,7 @@ def _ask_to_touch(claw: Claw, target: Path, name: str) -> tuple[dict[str, Any], 
     s = claw.launch(f"[[bash: touch {target}]] make the file {marker}", "--permission-mode", "default", "--name", name)
     waiting = claw.wait(s["id"], timeout=60)
     assert waiting["status"] == "waiting" and waiting["waitingFor"] == "permission", waiting
-    requests = _of(claw.journal(s["unit"]), "permission_request")
+    requests = of(claw.journal(s["unit"]), "permission_request")
     assert len(requests) == 1, requests
     request = requests[0]
     # (The summary is cut to 80 characters.)
@@ -83,12 +79,12 @@ def test_permission_answer(claw: Claw, answer: str, allowed: bool, reason: str) 
     assert final["pendingPermission"] is None and final["numTurns"] == 1
 
     records = _journal(claw, s["unit"])
-    received = _of(records, "message_received")
+    received = of(records, "message_received")
     assert len(received) == 1 and received[0]["answers"] == request["requestId"]
-    (ans,) = _of(records, "permission_answer")
+    (ans,) = of(records, "permission_answer")
     assert ans["requestId"] == request["requestId"]
     assert ans["decision"] == ("allow" if allowed else "deny") and ans["reason"] == reason
-    (result,) = _of(records, "tool_result")
+    (result,) = of(records, "tool_result")
     assert result["isError"] is (not allowed)
 
     # What Claude got back, as the API saw it.
@@ -102,7 +98,7 @@ def test_permission_answer(claw: Claw, answer: str, allowed: bool, reason: str) 
         assert results[0].get("is_error") is True
         assert reason in _result_text(results[0])
     # The answer was consumed: it is not delivered again as a new prompt.
-    assert len(_of(records, "turn_end")) == 1
+    assert len(of(records, "turn_end")) == 1
 
 
 def test_unanswered_permission_is_denied_after_the_timeout(claw: Claw) -> None:
@@ -119,9 +115,9 @@ def test_unanswered_permission_is_denied_after_the_timeout(claw: Claw) -> None:
     )
     assert final["status"] == "completed", final
     records = _journal(claw, s["unit"])
-    (ans,) = _of(records, "permission_answer")
+    (ans,) = of(records, "permission_answer")
     assert ans["decision"] == "deny" and "no answer within 2 seconds" in ans["reason"]
-    assert not _of(records, "message_received")
+    assert not of(records, "message_received")
     results = _tool_results(claw, marker)
     assert len(results) == 1 and results[0].get("is_error") is True
     assert "no answer within 2 seconds" in _result_text(results[0])
@@ -144,14 +140,14 @@ def test_message_queued_before_the_request_does_not_answer_it(claw: Claw) -> Non
 
     def settled() -> bool:
         records[:] = claw.journal(s["unit"])
-        return len(_of(records, "waiting")) >= 2
+        return len(of(records, "waiting")) >= 2
 
     wait_until(settled, timeout=30, what="the queued message's turn")
-    (ans,) = _of(records, "permission_answer")
+    (ans,) = of(records, "permission_answer")
     assert ans["decision"] == "deny" and ans["reason"] == "not now"
     assert not target.exists()
     # The early message was delivered as the next turn, not taken as the answer.
-    received = _of(records, "message_received")
+    received = of(records, "message_received")
     assert [r.get("answers") is None for r in received] == [False, True]
     assert received[1]["messageId"] == early["messageId"]
     assert any(r["type"] == "text" and r["text"] == "the queued note" for r in records)
@@ -190,14 +186,14 @@ def test_ask_user_question_is_a_question_not_a_permission(claw: Claw, mode: str)
     asked = claw.wait(s["id"])
     assert asked["status"] == "waiting" and asked["waitingFor"] == "question", asked
     records = _journal(claw, s["unit"])
-    assert not _of(records, "permission_request")
-    (waiting,) = _of(records, "waiting")
+    assert not of(records, "permission_request")
+    (waiting,) = of(records, "waiting")
     assert waiting["question"] is True and waiting["asked"] == [question]
 
     sent = claw.json("respond", s["id"], "[[text: Blue it is.]] blue")
     assert sent["status"] == "running"
     done = claw.wait(s["id"])
     assert done["status"] == "completed" and done["waitingFor"] == "input", done
-    records = wait_until(lambda: len(_of(rs := claw.journal(s["unit"]), "waiting")) == 2 and rs, what="2nd turn")
-    assert [r["question"] for r in _of(records, "waiting")] == [True, False]
-    assert not _of(records, "permission_answer")
+    records = wait_until(lambda: len(of(rs := claw.journal(s["unit"]), "waiting")) == 2 and rs, what="2nd turn")
+    assert [r["question"] for r in of(records, "waiting")] == [True, False]
+    assert not of(records, "permission_answer")

@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from conftest import Claw, wait_until
+from conftest import Claw, of, wait_until
 from notifier_harness import Recording, configure, running_notifier
 
 from clawunits.systemd import journal
@@ -25,10 +25,6 @@ def _setup(claw: Claw, **options: Any) -> Recording:
     return configure(claw, passEnv=["PYTHONPATH"], **options)
 
 
-def _of(records: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
-    return [r for r in records if r["type"] == type_]
-
-
 def _journal(unit: str) -> list[dict[str, Any]]:
     """The unit's records as clawunits reads them (a record over 32 KiB is written in parts, joined here)."""
     return [r.to_json() for r in journal.read_after(unit).records if r.seq is not None]
@@ -36,7 +32,7 @@ def _journal(unit: str) -> list[dict[str, Any]]:
 
 def _records(claw: Claw, unit: str, type_: str, n: int = 1) -> list[dict[str, Any]]:
     """The unit's records once ``n`` of ``type_`` show (journald may lag behind the store)."""
-    return wait_until(lambda: len(_of(rs := _journal(unit), type_)) >= n and rs, what=f"{n} {type_} record(s)")
+    return wait_until(lambda: len(of(rs := _journal(unit), type_)) >= n and rs, what=f"{n} {type_} record(s)")
 
 
 def _plan_waits(claw: Claw, sid: str, version: int) -> dict[str, Any]:
@@ -101,7 +97,7 @@ def test_approved_plan_is_announced_then_carried_out_in_accept_edits(claw: Claw)
         waiting = _plan_waits(claw, s["id"], 1)
         assert waiting["status"] == "waiting" and waiting["permissionMode"] == "plan"
         records = _records(claw, s["unit"], "plan")
-        (proposed,) = _of(records, "plan")
+        (proposed,) = of(records, "plan")
         assert proposed["plan"] == plan and proposed["version"] == 1
         assert proposed["requestId"] == waiting["pendingPermission"]
         assert proposed["planFile"].endswith(".md")
@@ -130,14 +126,14 @@ def test_approved_plan_is_announced_then_carried_out_in_accept_edits(claw: Claw)
     assert target.read_text() == "hello from the plan\n"
     assert done["permissionMode"] == "acceptEdits" and done["pendingPermission"] is None
     records = _records(claw, s["unit"], "waiting")
-    (answer,) = _of(records, "plan_answer")
+    (answer,) = of(records, "plan_answer")
     assert answer == {**answer, "decision": "approved", "mode": "acceptEdits", "version": 1}
     # acceptEdits allows the Write without asking; the runner never saw a permission request.
-    assert not _of(records, "permission_request")
-    assert [r["tool"] for r in _of(records, "tool_use")] == ["Write", "ExitPlanMode", "Write"]
-    assert len(_of(records, "turn_end")) == 1
+    assert not of(records, "permission_request")
+    assert [r["tool"] for r in of(records, "tool_use")] == ["Write", "ExitPlanMode", "Write"]
+    assert len(of(records, "turn_end")) == 1
     # The received answer is the normal form naming the plan it answered.
-    assert [r["text"] for r in _of(records, "message_received")] == ["approve v1"]
+    assert [r["text"] for r in of(records, "message_received")] == ["approve v1"]
     assert "📋 plan v1 approved: continuing in acceptEdits" in claw.run("output", s["id"]).stdout
 
 
@@ -157,11 +153,11 @@ def test_rejected_plan_feedback_reaches_claude_and_a_stale_answer_is_refused(cla
     v2 = _plan_waits(claw, s["id"], 2)
     assert v2["permissionMode"] == "plan"
     records = _records(claw, s["unit"], "plan", 2)
-    first, second = _of(records, "plan")
+    first, second = of(records, "plan")
     assert first["plan"] == "Plan A: edit the parser" and first["version"] == 1
     assert second["version"] == 2 and second["requestId"] == v2["pendingPermission"]
     assert second["plan"] == "Plan B: edit the parser, with tests\n\n(revised after: please add tests first)"
-    (rejected,) = _of(records, "plan_answer")
+    (rejected,) = of(records, "plan_answer")
     assert rejected["decision"] == "rejected" and rejected["feedback"] == "please add tests first\nand keep the API"
     # Claude got the whole feedback as the (error) result of its ExitPlanMode call.
     (result,) = _plan_results(claw, marker)
@@ -184,8 +180,8 @@ def test_rejected_plan_feedback_reaches_claude_and_a_stale_answer_is_refused(cla
     done = _completed(claw)
     assert done["status"] == "completed" and done["permissionMode"] == "default", done
     records = _records(claw, s["unit"], "waiting")
-    assert [(a["version"], a["decision"]) for a in _of(records, "plan_answer")] == [(1, "rejected"), (2, "approved")]
-    assert _of(records, "plan_answer")[1]["mode"] == "default"
+    assert [(a["version"], a["decision"]) for a in of(records, "plan_answer")] == [(1, "rejected"), (2, "approved")]
+    assert of(records, "plan_answer")[1]["mode"] == "default"
     assert not _plan_results(claw, marker)[1].get("is_error")
     # Answered: a late answer to it is refused too.
     late = claw.run("respond", s["id"], "approve v2", check=False)
@@ -203,11 +199,11 @@ def test_unanswered_plan_times_out_and_claude_stops_planning(claw: Claw) -> None
     )
     assert done["waitingFor"] == "input" and done["permissionMode"] == "plan" and done["planVersion"] == 1
     records = _records(claw, s["unit"], "waiting")
-    (answer,) = _of(records, "plan_answer")
+    (answer,) = of(records, "plan_answer")
     assert answer["decision"] == "timeout" and answer["reason"] == "no answer within 2 seconds"
     (result,) = _plan_results(claw, marker)
     assert result.get("is_error") is True and "Do not call ExitPlanMode again" in _text(result)
-    assert len(_of(records, "plan")) == 1  # no new plan: it waits for the user
+    assert len(of(records, "plan")) == 1  # no new plan: it waits for the user
     late = claw.run("respond", s["id"], "approve v1", check=False)
     assert late.returncode == 4 and "no longer waiting for approval" in late.stderr
 

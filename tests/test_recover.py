@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Claw, alive, wait_until
-from notifier_harness import NotifierUnit, Recording, configure, session, systemctl
+from conftest import REPO, Claw, alive, fails, session_files, systemctl, unit_property, wait_until
+from notifier_harness import NotifierUnit, Recording, configure, session
 
 from clawunits.bootstrap import boot as bootstrap
 from clawunits.testing.scripted_api import ASK_TEXT
@@ -37,11 +37,11 @@ def _options(claw: Claw, **options: Any) -> Recording:
 
 
 def invocation(claw: Claw, unit: str) -> str:
-    return systemctl(claw, "show", "-p", "InvocationID", "--value", unit).stdout.strip()
+    return unit_property(claw, unit, "InvocationID")
 
 
 def load_state(claw: Claw, unit: str) -> str:
-    return systemctl(claw, "show", "-p", "LoadState", "--value", unit).stdout.strip()
+    return unit_property(claw, unit, "LoadState")
 
 
 def said(claw: Claw, marker: str) -> list[dict[str, Any]]:
@@ -83,7 +83,7 @@ def recover_unit(claw: Claw) -> Iterator[str]:
 def run_boot_unit(claw: Claw, unit: str) -> None:
     """Start the oneshot and wait for it (``start`` returns when ``clawunits recover --boot`` has exited)."""
     systemctl(claw, "start", unit, check=True)
-    assert systemctl(claw, "show", "-p", "Result", "--value", unit).stdout.strip() == "success"
+    assert unit_property(claw, unit, "Result") == "success"
 
 
 def power_cut(claw: Claw, unit: str) -> None:
@@ -161,16 +161,6 @@ def test_a_crash_is_recovered_by_the_boot_unit_unless_switched_off(claw: Claw, r
     assert again["sessions"] == [] and again["count"] == 0
 
 
-def _fails(claw: Claw, *args: str, code: int) -> str:
-    before = {p.name: p.read_bytes() for p in (claw.state_dir / "sessions").glob("*.toml")}
-    proc = claw.run(*args, check=False)
-    assert proc.returncode == code, proc
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("clawunits: error: "), proc.stderr
-    assert {p.name: p.read_bytes() for p in (claw.state_dir / "sessions").glob("*.toml")} == before
-    return lines[0]
-
-
 def test_stopped_or_killed_on_purpose_is_not_recovered_and_recover_is_idempotent(claw: Claw) -> None:
     _options(claw)
     names = ("by-hand", "cut", "cut-then-killed")
@@ -195,11 +185,11 @@ def test_stopped_or_killed_on_purpose_is_not_recovered_and_recover_is_idempotent
     assert killed["status"] == "killed" and killed["alreadyFinished"] is False
 
     # Bad requests: one line, no change.
-    assert "is killed, not interrupted" in _fails(claw, "recover", "by-hand", code=4)
-    assert "unknown session 'nobody'" in _fails(claw, "recover", "nobody", code=3)
+    assert "is killed, not interrupted" in fails(claw, "recover", "by-hand", code=4, same=session_files)
+    assert "unknown session 'nobody'" in fails(claw, "recover", "nobody", code=3, same=session_files)
     # The conversation must not run twice: no resume or message until it is recovered.
-    assert "clawunits recover cut" in _fails(claw, "resume", "cut", "go on", code=4)
-    assert "clawunits recover cut" in _fails(claw, "respond", "cut", "hello", code=4)
+    assert "clawunits recover cut" in fails(claw, "resume", "cut", "go on", code=4, same=session_files)
+    assert "clawunits recover cut" in fails(claw, "respond", "cut", "hello", code=4, same=session_files)
 
     text = claw.run("recover", "cut").stdout
     assert text.startswith("Recovery after restart:\n  🔄 cut [") and "recovered: resumes Claude session" in text

@@ -8,11 +8,7 @@ import subprocess
 import uuid
 from typing import Any
 
-from conftest import Claw, wait_until
-
-
-def _of(records: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
-    return [r for r in records if r["type"] == type_]
+from conftest import Claw, fails, of, session_names, wait_until
 
 
 def _texts(message: dict[str, Any]) -> list[str]:
@@ -36,16 +32,6 @@ def _resume(claw: Claw, *args: str) -> dict[str, Any]:
     data = json.loads(claw.run("resume", *args, "--json").stdout)
     claw.launched.append(data["unit"])
     return data
-
-
-def _fails(claw: Claw, *args: str, code: int) -> str:
-    before = sorted(p.name for p in (claw.state_dir / "sessions").glob("*.toml"))
-    proc = claw.run(*args, check=False)
-    assert proc.returncode == code, proc
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("clawunits: error: "), proc.stderr
-    assert sorted(p.name for p in (claw.state_dir / "sessions").glob("*.toml")) == before, "a session was recorded"
-    return lines[0]
 
 
 def _session(claw: Claw, ref: str) -> dict[str, Any]:
@@ -78,7 +64,7 @@ def test_resume_and_fork_continue_the_conversation(claw: Claw) -> None:
     body = _last_request(claw, tag)
     assert word in _said(body, "user") and f"noted {word}" in _said(body, "assistant")
     assert body["model"] == "claude-sonnet-4-5"
-    started = _of(claw.journal(resumed["unit"]), "started")
+    started = of(claw.journal(resumed["unit"]), "started")
     assert started and started[0]["resumedFrom"] == original["id"] and started[0]["forked"] is False
     assert started[0]["claudeSessionId"] == claude_id
     # The original record is left as it was.
@@ -93,7 +79,7 @@ def test_resume_and_fork_continue_the_conversation(claw: Claw) -> None:
     assert fdone["claudeSessionId"] and fdone["claudeSessionId"] != claude_id
     fbody = _last_request(claw, ftag)
     assert word in _said(fbody, "user")
-    assert _of(claw.journal(forked["unit"]), "started")[0]["forked"] is True
+    assert of(claw.journal(forked["unit"]), "started")[0]["forked"] is True
 
     # Resume by Claude session UUID: the newest session of that conversation, still open for follow-ups,
     # is closed first (two CLIs must never append to one transcript).
@@ -110,14 +96,14 @@ def test_resume_and_fork_continue_the_conversation(claw: Claw) -> None:
 def test_resume_refuses_a_session_still_at_work(claw: Claw) -> None:
     s = claw.launch("[[ask]] choose", "--name", "undecided")
     assert claw.wait(s["id"])["status"] == "waiting"
-    line = _fails(claw, "resume", "undecided", "hello", code=4)
+    line = fails(claw, "resume", "undecided", "hello", code=4, same=session_names)
     assert "is still waiting" in line and "--fork" in line
-    _fails(claw, "launch", "hello", "--resume", "undecided", code=4)
+    fails(claw, "launch", "hello", "--resume", "undecided", code=4, same=session_names)
     # A fork leaves the original alone, so it is allowed.
     fork = _resume(claw, "undecided", "[[text: forked off]] go on", "--fork")
     assert claw.wait(fork["id"])["status"] == "completed"
     assert _session(claw, "undecided")["status"] == "waiting"
-    assert "unknown session 'nobody'" in _fails(claw, "resume", "nobody", code=3)
+    assert "unknown session 'nobody'" in fails(claw, "resume", "nobody", code=3, same=session_names)
 
 
 def test_lifetime_budget_spans_resumes(claw: Claw) -> None:
@@ -133,13 +119,15 @@ def test_lifetime_budget_spans_resumes(claw: Claw) -> None:
     assert r["priorCostUsd"] == cost and r["budgetUsd"] == budget
     final = claw.json("wait", r["id"], "--ended", "--timeout", "60")
     assert final["status"] == "failed" and final["reason"].startswith("budget exhausted"), final
-    (exit_,) = wait_until(lambda: _of(claw.journal(r["unit"]), "exit"), what="the exit record")
+    (exit_,) = wait_until(lambda: of(claw.journal(r["unit"]), "exit"), what="the exit record")
     assert exit_["cause"] == "budget"
 
     # Now the conversation has spent more than its budget: no resume, whichever way it is asked.
-    line = _fails(claw, "resume", "spender-2", "once more", code=5)
+    line = fails(claw, "resume", "spender-2", "once more", code=5, same=session_names)
     assert "has spent" in line and f"${budget:g} budget" in line
-    _fails(claw, "launch", "once more", "--resume", "spender-2", "--workdir", str(claw.workdir), code=5)
+    fails(
+        claw, "launch", "once more", "--resume", "spender-2", "--workdir", str(claw.workdir), code=5, same=session_names
+    )
     # A bigger budget lets it go on.
     more = _resume(claw, "spender-2", "[[text: fine now]] go", "--max-budget-usd", "1")
     assert more["priorCostUsd"] > budget

@@ -13,7 +13,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from conftest import FAKE_CLAUDE, REPO, Claw, wait_until
+from conftest import FAKE_CLAUDE, REPO, Claw, unit_properties, wait_until
 from notifier_harness import NotifierUnit, configure
 
 
@@ -99,13 +99,7 @@ def test_secrets_stay_out_of_the_journal_and_the_state(claw: Claw) -> None:
     claw.write_config(claudePath=str(FAKE_CLAUDE))
     s = claw.launch("[[fake: env ANTHROPIC_API_KEY]] which key?", "--name", "keyed")
     claw.wait(s["id"])
-    env = subprocess.run(
-        ["systemctl", "--user", "show", "-p", "Environment", "--value", s["unit"]],
-        env=claw.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    env = unit_properties(claw, s["unit"], "Environment")["Environment"]
     assert private not in env, "a variable outside the allow-list reached the session"
     assert f"ANTHROPIC_API_KEY={secret}" in env  # what Claude Code needs does arrive
     claw.run("kill", s["id"])

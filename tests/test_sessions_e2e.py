@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import Claw, wait_until
+from conftest import Claw, unit_property, wait_until
 
 
 def test_launch_returns_at_once_and_session_completes(claw: Claw) -> None:
@@ -128,15 +128,11 @@ def test_api_error_fails_the_session_with_the_reason(claw: Claw) -> None:
     assert records[-1]["type"] == "exit" and records[-1]["status"] == "failed"
 
     # The unit reports the failure too, so `systemctl --user --failed` shows it.
-    def unit_state() -> str:
-        return subprocess.run(
-            ["systemctl", "--user", "show", "-p", "ActiveState", "--value", launched["unit"]],
-            env=claw.env,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    wait_until(lambda: unit_state() == "failed", timeout=15, what="the unit to be failed")
+    wait_until(
+        lambda: unit_property(claw, launched["unit"], "ActiveState") == "failed",
+        timeout=15,
+        what="the unit to be failed",
+    )
 
 
 def test_budget_exhaustion_is_reported(claw: Claw) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import secrets
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import alive, systemctl, unit_properties, wait_until
 
 from clawunits.errors import SystemdError
 from clawunits.systemd.units import UnitSpec, UnitState, UserManager
@@ -57,10 +56,6 @@ class Units:
         return spec
 
 
-def systemctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True, timeout=60)
-
-
 @pytest.fixture
 def manager(user_manager: dict[str, str]) -> Iterator[UserManager]:
     m = UserManager()
@@ -77,8 +72,8 @@ def units(manager: UserManager, tmp_path: Path) -> Iterator[Units]:
         yield u
     finally:
         for name in u.names:
-            systemctl("stop", name)
-            systemctl("reset-failed", name)
+            systemctl(None, "stop", name)
+            systemctl(None, "reset-failed", name)
         for name in u.names:
             wait_until(lambda n=name: manager.state(n) is None, timeout=30, what=f"{name} to be unloaded")
 
@@ -100,15 +95,6 @@ def cgroup_pids(main_pid: int) -> tuple[Path, set[int]]:
         if procs.exists():
             return procs, {int(p) for p in procs.read_text().split()}
     raise AssertionError(f"no cgroup.procs for {rel}")
-
-
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie (an exited process waiting to be reaped runs nothing)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_argv_arrives_unexpanded(units: Units, tmp_path: Path) -> None:
@@ -277,14 +263,9 @@ def test_starting_a_loaded_name_again_is_unit_exists(units: Units) -> None:
 
 def test_unit_properties_as_systemctl_shows_them(units: Units) -> None:
     spec = units.start("props", "", argv=["/bin/sleep", "600"], stop_timeout_sec=7)
-    shown = systemctl(
-        "show",
-        "-p",
-        "KillMode,RemainAfterExit,Type,SyslogIdentifier,TimeoutStopUSec,StandardOutput",
-        spec.name,
+    props = unit_properties(
+        None, spec.name, "KillMode", "RemainAfterExit", "Type", "SyslogIdentifier", "TimeoutStopUSec", "StandardOutput"
     )
-    assert shown.returncode == 0, shown.stderr
-    props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
     assert props["KillMode"] == "control-group"
     assert props["RemainAfterExit"] == "yes"
     assert props["Type"] == "exec"

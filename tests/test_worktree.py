@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import Claw, wait_until
+from conftest import Claw, fails, session_names, wait_until
 from notifier_harness import configure as configure_notifier
 from notifier_harness import running_notifier
 from test_gc_stats import age
@@ -59,19 +59,6 @@ def launch(claw: Claw, prompt: str, *args: str, workdir: Path | None = None) -> 
     data = claw.json("launch", prompt, "--workdir", str(workdir or claw.workdir), *args)
     claw.launched.append(data["unit"])
     return data
-
-
-def fails(claw: Claw, *args: str, code: int) -> str:
-    """Run a command that must fail with one clear error line and leave the store as it was."""
-    sessions = claw.state_dir / "sessions"
-    before = sorted(p.name for p in sessions.glob("*.toml")) if sessions.exists() else []
-    proc = claw.run(*args, check=False)
-    assert proc.returncode == code, proc
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("clawunits: error: "), proc.stderr
-    after = sorted(p.name for p in sessions.glob("*.toml")) if sessions.exists() else []
-    assert after == before, "a session was recorded"
-    return lines[0]
 
 
 def session(claw: Claw, ref: str) -> dict[str, Any]:
@@ -142,7 +129,7 @@ def test_a_session_works_in_its_own_worktree_until_its_merged_branch_is_removed(
     assert "🌿 clawunits/notes from main (removed)" in claw.run("sessions", "--all").stdout
 
     # Its conversation cannot continue in a directory that is gone.
-    error = fails(claw, "resume", "notes", "more", code=4)
+    error = fails(claw, "resume", "notes", "more", code=4, same=session_names)
     assert "the worktree of session notes [" in error and "was removed" in error
 
 
@@ -202,18 +189,22 @@ def test_bad_worktree_launches_are_refused_with_one_clear_line(claw: Claw) -> No
     configure(claw)
     plain = claw.workdir / "plain"
     plain.mkdir()
-    error = fails(claw, "launch", "hi", "--workdir", str(plain), "--worktree", code=2)
+    error = fails(claw, "launch", "hi", "--workdir", str(plain), "--worktree", code=2, same=session_names)
     assert f"workdir {plain} is not in a git repository: --worktree needs one" in error
 
     repo = make_repo(claw.workdir / "repo")
-    error = fails(claw, "launch", "hi", "--workdir", str(repo), "--worktree", "--base", "nope", code=2)
+    error = fails(
+        claw, "launch", "hi", "--workdir", str(repo), "--worktree", "--base", "nope", code=2, same=session_names
+    )
     assert f"unknown base 'nope' in {repo}" in error
-    error = fails(claw, "launch", "hi", "--workdir", str(repo), "--base", "main", code=2)
+    error = fails(claw, "launch", "hi", "--workdir", str(repo), "--base", "main", code=2, same=session_names)
     assert "--base needs --worktree" in error
-    error = fails(claw, "launch", "hi", "--workdir", str(repo), "--worktree", "--resume", "x", code=2)
+    error = fails(
+        claw, "launch", "hi", "--workdir", str(repo), "--worktree", "--resume", "x", code=2, same=session_names
+    )
     assert "--worktree cannot be combined with --resume" in error
     git(repo, "checkout", "-q", "--detach")
-    error = fails(claw, "launch", "hi", "--workdir", str(repo), "--worktree", code=2)
+    error = fails(claw, "launch", "hi", "--workdir", str(repo), "--worktree", code=2, same=session_names)
     assert "HEAD of" in error and "is detached" in error and "--base BRANCH" in error
 
     # git itself missing: the CLI runs with a PATH that has no git.
@@ -230,10 +221,10 @@ def test_bad_worktree_launches_are_refused_with_one_clear_line(claw: Claw) -> No
 
     # A session without a worktree has nothing to show or remove.
     s = launch(claw, "[[text: done]] plain", "--multi-turn-disabled", workdir=repo)
-    assert fails(claw, "worktree", s["id"], code=2).endswith(
+    assert fails(claw, "worktree", s["id"], code=2, same=session_names).endswith(
         "has no worktree (hint: launch with --worktree to get one)"
     )
-    fails(claw, "kill", s["id"], "--remove-worktree", code=2)
+    fails(claw, "kill", s["id"], "--remove-worktree", code=2, same=session_names)
     assert claw.json("wait", s["id"], "--ended")["status"] == "completed"
 
 
@@ -287,7 +278,7 @@ def test_gc_removes_merged_worktrees_of_old_sessions_and_keeps_unmerged_work(cla
 
 def test_worktree_dir_must_be_absolute(claw: Claw) -> None:
     configure(claw, worktreeDir="trees")
-    assert fails(claw, "config", "show", code=2).endswith("worktreeDir must be an absolute path")
+    assert fails(claw, "config", "show", code=2, same=session_names).endswith("worktreeDir must be an absolute path")
 
 
 def test_notifications_of_a_worktree_session_are_routed_by_the_directory_it_was_launched_for(claw: Claw) -> None:
