@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from clawunits import records as R
@@ -39,7 +40,24 @@ def quoted_prompt(prompt: str, limit: int) -> str:
     return f'"{flat[:limit]}..."' if len(flat) > limit else f'"{flat}"'
 
 
-def launched(r: SessionRecord) -> str:
+class Surface(StrEnum):
+    """Where a text is shown: each names the next step the way that reader takes it (the seed's wording for its
+    agent tools and chat commands)."""
+
+    SHELL = "shell"  # the clawunits command line
+    TOOL = "tool"  # an OpenClaw agent's tools (claude_respond, ...)
+    CHAT = "chat"  # chat commands (/claude_respond, ...)
+
+    def step(self, operation: str) -> str:
+        """How this reader invokes an operation: ``clawunits respond``, ``claude_respond`` or ``/claude_respond``."""
+        if self is Surface.SHELL:
+            return f"clawunits {operation}"
+        return f"{'/' if self is Surface.CHAT else ''}claude_{operation}"
+
+
+def launched(r: SessionRecord, surface: Surface = Surface.SHELL) -> str:
+    if surface is Surface.CHAT:
+        return _launched_in_chat(r)
     lines = [
         "Session launched successfully.",
         f"  Name: {r.name}",
@@ -53,15 +71,24 @@ def launched(r: SessionRecord) -> str:
     if r.resumed_from:
         lines.append(f"  Resume: {r.resumed_from}" + (" (forked)" if r.forked else ""))
     lines.append(
-        "  Mode: multi-turn (use clawunits respond to send follow-up messages)"
+        f"  Mode: multi-turn (use {surface.step('respond')} to send follow-up messages)"
         if r.multi_turn
         else "  Mode: single-turn (fire-and-forget)"
     )
-    lines += [
-        f"  Unit: {r.unit}",
-        "",
-        "Use clawunits sessions to check status, clawunits output to see output.",
-    ]
+    if surface is Surface.SHELL:
+        lines.append(f"  Unit: {r.unit}")
+    lines += ["", f"Use {surface.step('sessions')} to check status, {surface.step('output')} to see output."]
+    return "\n".join(lines)
+
+
+def _launched_in_chat(r: SessionRecord) -> str:
+    """The short reply to ``/claude`` and ``/claude_resume``."""
+    lines = ["Session launched.", f"  Name: {r.name}", f"  ID: {r.id}"]
+    if r.resumed_from:
+        lines.append(f"  Resumed from: {r.resumed_from}" + (" (forked)" if r.forked else ""))
+    if r.worktree:
+        lines.append(f"  Worktree: branch {r.worktree.branch} from {r.worktree.base}")
+    lines += [f"  Prompt: {quoted_prompt(r.prompt, 80)}", f"  Status: {r.status.value}"]
     return "\n".join(lines)
 
 
@@ -102,11 +129,16 @@ def output(r: SessionRecord, lines: list[str]) -> str:
     return "\n".join([head, RULE, "\n".join(lines) if lines else "(no output yet)"])
 
 
-def responded(r: SessionRecord, message: str, interrupted: bool) -> str:
+def responded(r: SessionRecord, message: str, interrupted: bool, surface: Surface = Surface.SHELL) -> str:
+    if surface is Surface.CHAT:
+        lines = [f"Message sent to {r.name} [{r.id}]."]
+        if interrupted:
+            lines.append("  (interrupted current turn)")
+        return "\n".join([*lines, f"  {quoted_prompt(message, 80)}"])
     lines = [f"Message sent to session {r.name} [{r.id}]."]
     if interrupted:
         lines.append("  (interrupted current turn first)")
-    lines += [f"  Message: {quoted_prompt(message, 80)}", "Use clawunits output to see the response."]
+    lines += [f"  Message: {quoted_prompt(message, 80)}", f"Use {surface.step('output')} to see the response."]
     return "\n".join(lines)
 
 
@@ -130,8 +162,15 @@ def resumable(records: list[SessionRecord]) -> str:
     return "\n".join(lines)
 
 
-def foreground(r: SessionRecord, catchup: list[str] | None, lines: list[str], mode: str = "channel") -> str:
-    """``mode``: "channel" (the notifier streams to a chat), "follow" (this terminal follows), or "peek"."""
+def foreground(
+    r: SessionRecord,
+    catchup: list[str] | None,
+    lines: list[str],
+    mode: str = "channel",
+    surface: Surface = Surface.TOOL,
+) -> str:
+    """``mode``: "channel" (the notifier streams to a chat), "follow" (this terminal follows), or "peek".
+    Streaming to a chat is mostly asked for by an agent's tool, whose footer names ``claude_bg``."""
     out = [
         f"Session {r.name} [{r.id}] now in foreground.",
         f"Status: {r.status.value.upper()} | Duration: {duration(r.duration_ms)}",
@@ -151,7 +190,7 @@ def foreground(r: SessionRecord, catchup: list[str] | None, lines: list[str], mo
     elif mode == "peek":
         out.append("Not streaming anywhere: give --channel to stream to a chat.")
     else:
-        out.append("Streaming new output... Use claude_bg to detach.")
+        out.append(f"Streaming new output... Use {surface.step('bg')} to detach.")
     return "\n".join(out)
 
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from clawunits.errors import InvalidInput
-from clawunits.state.config import PERMISSION_MODES
+from clawunits.modes import PERMISSION_MODES
 
 MAX_PROMPT_BYTES = 256 * 1024
 MAX_BUDGET_USD = 1000.0

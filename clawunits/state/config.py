@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from clawunits.errors import ClawunitsError, InvalidInput
+from clawunits.modes import PERMISSION_MODES
 from clawunits.plans import EXECUTION_MODES
 from clawunits.systemd.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
-
-PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
 
 class ConfigError(ClawunitsError):

@@ -1,0 +1,195 @@
+"""Commands that change sessions: launch, resume, respond, kill, recover."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from clawunits.cli.common import agent_option, emit, get_service, json_option, reader, surface_option
+from clawunits.cli.launch_options import launch_options, launch_request
+
+
+@click.command()
+@click.argument("prompt")
+@launch_options()
+@surface_option
+@json_option
+@click.pass_context
+def launch(ctx: click.Context, prompt: str, as_json: bool, surface: str | None, **opts: Any) -> None:
+    """Launch a session running PROMPT in its own systemd user unit (PROMPT "-" reads it from stdin)."""
+    from clawunits import render
+
+    if prompt == "-":
+        # Long prompts cannot travel as one argument (the kernel caps each at 128 KiB).
+        prompt = sys.stdin.read()
+    record = get_service(ctx).launch(launch_request(prompt, opts))
+    emit(as_json, record.to_json(), render.launched(record, reader(surface)))
+
+
+@click.command()
+@click.argument("session", required=False)
+@click.argument("prompt", required=False)
+@click.option("--list", "list_only", is_flag=True, help="List the sessions that can be resumed.")
+@launch_options(
+    "fork",
+    "name",
+    "workdir",
+    "model",
+    "max_budget_usd",
+    "multi_turn_disabled",
+    "origin_channel",
+    "origin_agent",
+    help={
+        "fork": "Continue in a new Claude session, leaving the original as it was.",
+        "workdir": "Working directory (default: the resumed session's).",
+        "model": "Model (default: the resumed session's).",
+        "max_budget_usd": "Lifetime budget of the conversation (default: the session's).",
+        "multi_turn_disabled": "End after the first turn.",
+        "origin_channel": "Origin channel for notifications.",
+        "origin_agent": "The OpenClaw agent resuming it.",
+    },
+)
+@surface_option
+@json_option
+@click.pass_context
+def resume(
+    ctx: click.Context,
+    session: str | None,
+    prompt: str | None,
+    list_only: bool,
+    as_json: bool,
+    surface: str | None,
+    **opts: Any,
+) -> None:
+    """Continue a finished session's conversation as a new session (or --list the resumable ones).
+
+    SESSION is a name, an id or a Claude session UUID; PROMPT defaults to "Continue where you left off."
+    (PROMPT "-" reads it from stdin.)
+    """
+    from clawunits import render
+
+    service = get_service(ctx)
+    if list_only:
+        records = service.resumable()
+        emit(as_json, {"sessions": [r.to_json() for r in records], "count": len(records)}, render.resumable(records))
+        return
+    if not session:
+        raise click.UsageError("give a SESSION to resume, or --list")
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    record = service.launch(launch_request(prompt or "Continue where you left off.", opts, resume=session))
+    emit(as_json, record.to_json(), render.launched(record, reader(surface)))
+
+
+@click.command()
+@click.argument("session")
+@click.argument("message")
+@click.option("--interrupt", is_flag=True, help="Stop the current turn first, then send the message.")
+@click.option("--user-initiated", is_flag=True, help="The message comes from a person: resets the auto-respond count.")
+@click.option(
+    "--plan-version",
+    type=click.IntRange(min=1),
+    help="The plan version this answer is for: refused unless that plan is the one waiting for approval.",
+)
+@agent_option
+@surface_option
+@json_option
+@click.pass_context
+def respond(
+    ctx: click.Context,
+    session: str,
+    message: str,
+    interrupt: bool,
+    user_initiated: bool,
+    plan_version: int | None,
+    agent: str | None,
+    surface: str | None,
+    as_json: bool,
+) -> None:
+    """Send MESSAGE to a running session (MESSAGE "-" reads it from stdin).
+
+    Messages are queued durably and delivered in order after the current turn. While the session waits for a
+    permission answer, the message answers it: allow, deny, or any other text (a denial with that reason).
+    While it waits for plan approval: approve [vN] [acceptEdits|default], reject [vN] <feedback>, or any other
+    text (a rejection with that feedback).
+    """
+    from clawunits import render
+
+    if message == "-":
+        message = sys.stdin.read()
+    res = get_service(ctx).respond(
+        session, message, interrupt=interrupt, user_initiated=user_initiated, agent=agent, plan_version=plan_version
+    )
+    r = res.record
+    text = render.responded(r, message, res.interrupted, reader(surface))
+    data = {
+        "id": r.id,
+        "name": r.name,
+        "status": r.status.value,
+        "messageId": res.message_id,
+        "interrupted": res.interrupted,
+        "autoResponds": r.auto_responds,
+        "message": text,
+    }
+    emit(as_json, data, text)
+
+
+@click.command()
+@click.argument("session")
+@click.option(
+    "--remove-worktree", is_flag=True, help="Then remove its worktree and branch, if merged into the base and clean."
+)
+@agent_option
+@json_option
+@click.pass_context
+def kill(ctx: click.Context, session: str, remove_worktree: bool, agent: str | None, as_json: bool) -> None:
+    """Terminate a session and every process it started."""
+    from clawunits import render
+
+    res = get_service(ctx).kill(session, agent=agent, remove_worktree=remove_worktree)
+    r = res.record
+    text = render.killed(r, res.already_finished)
+    data: dict[str, Any] = {
+        "id": r.id,
+        "name": r.name,
+        "status": r.status.value,
+        "alreadyFinished": res.already_finished,
+    }
+    if res.worktree is not None:
+        text += "\n" + render.worktree_removal(res.worktree)
+        data["worktree"] = res.worktree.to_json()
+    data["message"] = text
+    emit(as_json, data, text)
+
+
+@click.command()
+@click.argument("sessions", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Only say what would be recovered.")
+@click.option("--boot", is_flag=True, help="Run at the user manager's start: nothing if recoverOnBoot is false.")
+@agent_option
+@json_option
+@click.pass_context
+def recover(
+    ctx: click.Context, sessions: tuple[str, ...], dry_run: bool, boot: bool, agent: str | None, as_json: bool
+) -> None:
+    """Resume the sessions a shutdown or crash of the user manager interrupted (or just SESSIONS).
+
+    Each runs again as itself (same id and name, a new unit invocation), resuming its Claude session with
+    its workdir, model and what is left of its budget. Killed and finished sessions are left alone.
+    """
+    from clawunits import render
+
+    report = get_service(ctx).recover(list(sessions), dry_run=dry_run, boot=boot, agent=agent)
+    text = render.recovered(report)
+    data = {
+        "sessions": [item.to_json() for item in report.sessions],
+        "count": sum(1 for i in report.sessions if i.action in ("recovered", "would-recover")),
+        "dryRun": report.dry_run,
+        "disabled": report.disabled,
+        "message": text,
+    }
+    emit(as_json, data, text)
+    if report.errors:
+        sys.exit(1)
