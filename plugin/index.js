@@ -19,12 +19,17 @@ export const PLUGIN_ID = "clawunits";
 
 // ------------------------------------------------------------------------------- operations (CLI calls)
 
-/** `call(operation, values, signal)`: the operation's one CLI call for `values` (by key); resolves with its JSON. */
+/**
+ * `call(operation, values, signal, surface)`: the operation's one CLI call for `values` (by key); resolves with its
+ * JSON. `surface` ("tool" or "chat") tells the CLI who reads its display text, for the operations whose text names
+ * a next step (`claude_respond` for an agent, `/claude_respond` in a chat).
+ */
 export function caller(run) {
-  return (name, values, signal) => {
+  return (name, values, signal, surface) => {
     const op = OPERATIONS[name];
     op.check?.(values);
     const { argv, stdin } = cliCall(op.command, op.params, values);
+    if (surface && op.surfaced) argv.splice(op.command.length + 1, 0, "--surface", surface);
     return run(argv, { stdin, signal });
   };
 }
@@ -56,7 +61,7 @@ export function createTool(toolName, ctx, config, call) {
     async execute(_toolCallId, given, signal) {
       // Errors are thrown (OpenClaw reports a tool error) with the CLI's own message.
       const values = readValues(params, "tool", given ?? {});
-      const data = await call(name, tool.context ? tool.context(values, ctx ?? {}, config) : values, signal);
+      const data = await call(name, tool.context ? tool.context(values, ctx ?? {}, config) : values, signal, "tool");
       return { content: [{ type: "text", text: displayOf(data, name) }], details: data };
     },
   };
@@ -71,7 +76,7 @@ export async function runCommand(name, ctx, config, call) {
     const parsed = COMMANDS[name].parse(args, ctx ?? {}, config);
     if (typeof parsed === "string") return { text: parsed };
     const [operation, values] = parsed;
-    return { text: displayOf(await call(operation, values), operation) };
+    return { text: displayOf(await call(operation, values, undefined, "chat"), operation) };
   } catch (e) {
     return { text: `⚠️ ${e instanceof Error ? e.message : String(e)}` };
   }

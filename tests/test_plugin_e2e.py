@@ -301,7 +301,9 @@ def test_claude_launch_guards_block_until_the_workspace_is_ready(e2e: E2E) -> No
     details = ok["output"]["details"]
     e2e.claw.launched.append(details["unit"])
     assert text.startswith("Session launched successfully.\n  Name: guarded\n")
-    assert f"  Dir: {e2e.project}\n" in text and "Use clawunits sessions to check status" in text
+    # An agent's tool names the next steps as tools (the seed's wording), rendered by the CLI.
+    assert f"  Dir: {e2e.project}\n" in text and "  Mode: multi-turn (use claude_respond to send" in text
+    assert text.endswith("\n\nUse claude_sessions to check status, claude_output to see output.")
     assert details["originAgent"] == "main"
     # The project has its own agentChannels entry: clawunits routes by it, no origin channel is forced.
     assert details["originChannel"] is None
@@ -340,7 +342,7 @@ def test_tools_act_for_their_agent_only(e2e: E2E) -> None:
         "claude_respond", {"session": "other-ask", "message": "[[text: Took B.]]", "userInitiated": True}, agent="other"
     )
     assert text_of(replied).startswith("Message sent to session other-ask [")
-    assert text_of(replied).endswith("Use clawunits output to see the response.")
+    assert text_of(replied).endswith("Use claude_output to see the response.")
     assert e2e.wait("other-ask")["status"] == "completed"
     assert (
         "Took B."
@@ -365,8 +367,9 @@ def test_tools_act_for_their_agent_only(e2e: E2E) -> None:
 def test_chat_commands(e2e: E2E) -> None:
     gw = e2e.gw
     reply = gw.chat("/claude --name chatty [[ask]] say hi")
-    # A command shows the CLI's own text, as the tools do.
-    assert reply.startswith("Session launched successfully.\n  Name: chatty\n  ID: "), reply
+    # A command shows the CLI's text for chat: the seed's short reply.
+    assert reply.startswith("Session launched.\n  Name: chatty\n  ID: "), reply
+    assert reply.endswith('\n  Prompt: "[[ask]] say hi"\n  Status: starting'), reply
     session = e2e.session("chatty")
     e2e.claw.launched.append(session["unit"])
     # The origin channel comes from the command's context: webchat, sender cli.
@@ -377,10 +380,10 @@ def test_chat_commands(e2e: E2E) -> None:
     assert "💬 chatty [" in listing and "— WAITING (" in listing
 
     fg = gw.chat("/claude_fg chatty")
-    assert fg.startswith("Session chatty [") and ASK in fg and fg.endswith("Use claude_bg to detach.")
+    assert fg.startswith("Session chatty [") and ASK in fg and fg.endswith("Use /claude_bg to detach.")
 
     sent = gw.chat("/claude_respond chatty [[text: Noted, A it is.]]")
-    assert sent.startswith("Message sent to session chatty [") and '"[[text: Noted, A it is.]]"' in sent
+    assert sent.startswith("Message sent to chatty [") and sent.endswith('\n  "[[text: Noted, A it is.]]"'), sent
     assert e2e.wait("chatty")["status"] == "completed"
 
     assert gw.chat("/claude_bg").startswith("Moved to background: chatty [")
@@ -389,7 +392,7 @@ def test_chat_commands(e2e: E2E) -> None:
     resumable = gw.chat("/claude_resume --list")
     assert resumable.startswith("Resumable sessions:") and "  chatty — completed " in resumable
     resumed = gw.chat("/claude_resume chatty [[text: picked up again]]")
-    assert resumed.startswith("Session launched successfully.") and "\n  Resume: " in resumed
+    assert resumed.startswith("Session launched.") and "\n  Resumed from: " in resumed, resumed
     name = resumed.split("Name: ", 1)[1].split("\n", 1)[0]
     e2e.claw.launched.append(e2e.session(name)["unit"])
     assert e2e.wait(name)["status"] == "completed"

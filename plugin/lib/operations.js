@@ -40,13 +40,15 @@ const asAgent = (values, ctx) => ({ ...values, agent: toolAgent(ctx) });
 // ------------------------------------------------------------------------------------- the operations
 
 /**
- * name → { command (CLI words before --json), params (the table), check(values) (before the call),
+ * name → { command (CLI words before --json), surfaced (the CLI's text names a next step: --surface tool|chat),
+ *          params (the table), check(values) (before the call),
  *          tool: { name, label, description, context(values, ctx, config) (what OpenClaw's context adds) },
  *          rpc: { scope, route(params) (another operation answers some requests) } }
  * Tools are registered in this order (the manifest lists them so).
  */
 export const OPERATIONS = {
   launch: {
+    surfaced: true,
     command: ["launch"],
     params: [
       {
@@ -211,6 +213,7 @@ export const OPERATIONS = {
   },
 
   respond: {
+    surfaced: true,
     command: ["respond"],
     params: [
       SESSION,
@@ -262,6 +265,7 @@ export const OPERATIONS = {
   },
 
   fg: {
+    surfaced: true,
     command: ["fg"],
     params: [
       SESSION,
@@ -450,6 +454,7 @@ export const OPERATIONS = {
 
   // A resume is a launch with --resume (its prompt on stdin); workdir and model default to the session's.
   resume: {
+    surfaced: true,
     command: ["launch"],
     params: [
       { key: "prompt", kind: "text", fallback: DEFAULT_RESUME_PROMPT, rpc: ["prompt"] },

@@ -236,6 +236,8 @@ describe("agent tools", () => {
     assert.deepEqual(argvOf(), [
       "launch",
       "--json",
+      "--surface",
+      "tool",
       "--name=fix-auth",
       "--workdir=/app",
       "--model=opus",
@@ -269,6 +271,8 @@ describe("agent tools", () => {
     assert.deepEqual(argvOf(), [
       "launch",
       "--json",
+      "--surface",
+      "tool",
       "--workdir=/ws/main",
       "--agent=main",
       "--guards",
@@ -346,6 +350,8 @@ describe("agent tools", () => {
     assert.deepEqual(argvOf(), [
       "respond",
       "--json",
+      "--surface",
+      "tool",
       "--interrupt",
       "--user-initiated",
       "--agent=main",
@@ -356,10 +362,10 @@ describe("agent tools", () => {
     assert.equal(stdinOf(), "Yes, use the refresh token");
     assert.equal(res.content[0].text, RESPONDED);
     await api.tool("claude_respond", { session: "-odd", message: "ok" }, {});
-    assert.deepEqual(argvOf(), ["respond", "--json", "--", "-odd", "-"]);
+    assert.deepEqual(argvOf(), ["respond", "--json", "--surface", "tool", "--", "-odd", "-"]);
     // A plan answer names the plan it answers: clawunits refuses it once that plan is stale.
     await api.tool("claude_respond", { session: "planner", message: "approve", planVersion: 2 }, {});
-    assert.deepEqual(argvOf(), ["respond", "--json", "--plan-version=2", "--", "planner", "-"]);
+    assert.deepEqual(argvOf(), ["respond", "--json", "--surface", "tool", "--plan-version=2", "--", "planner", "-"]);
     assert.equal(stdinOf(), "approve");
     await assert.rejects(api.tool("claude_respond", { session: "p", message: "approve", planVersion: "two" }, {}), {
       message: "planVersion must be a number",
@@ -386,13 +392,13 @@ describe("agent tools", () => {
       },
     });
     const res = await api.tool("claude_fg", { session: "n", lines: 10 }, seo);
-    assert.deepEqual(argvOf(), ["fg", "--json", "--channel=telegram|seo-bot|111", "--lines=10", "--", "n"]);
+    assert.deepEqual(argvOf(), ["fg", "--json", "--surface", "tool", "--channel=telegram|seo-bot|111", "--lines=10", "--", "n"]);
     assert.match(res.content[0].text, /Use claude_bg to detach\.$/);
     await api.tool("claude_fg", { session: "n" }, { messageChannel: "telegram|77", agentAccountId: "acc" });
-    assert.deepEqual(argvOf(), ["fg", "--json", "--channel=telegram|acc|77", "--", "n"]);
+    assert.deepEqual(argvOf(), ["fg", "--json", "--surface", "tool", "--channel=telegram|acc|77", "--", "n"]);
     // No channel from the conversation: fallbackChannel.
     await api.tool("claude_fg", { session: "n" }, ctx);
-    assert.deepEqual(argvOf(), ["fg", "--json", "--channel=telegram|999", "--", "n"]);
+    assert.deepEqual(argvOf(), ["fg", "--json", "--surface", "tool", "--channel=telegram|999", "--", "n"]);
 
     fake.setReply("bg", { stdout: { sessions: [], count: 0, display: "No session is currently in foreground." } });
     const bg = await api.tool("claude_bg", {}, seo);
@@ -408,7 +414,7 @@ describe("agent tools", () => {
     assert.equal(fake.calls().length, 0);
     // claude_fg still shows the output (the CLI does not stream without a channel).
     await api.tool("claude_fg", { session: "n" }, { agentId: "main" });
-    assert.deepEqual(argvOf(), ["fg", "--json", "--", "n"]);
+    assert.deepEqual(argvOf(), ["fg", "--json", "--surface", "tool", "--", "n"]);
   });
 
   it("claude_kill acts as the agent; another agent's session is refused", async () => {
@@ -517,6 +523,8 @@ describe("agent tools", () => {
     assert.deepEqual(argvOf(), [
       "launch",
       "--json",
+      "--surface",
+      "tool",
       "--workdir=/ws/main",
       "--agent=main",
       "--guards",
@@ -553,12 +561,12 @@ describe("chat commands", () => {
       stdout: { ...SESSION, name: "x", status: "starting", prompt: "say hi", display: LAUNCHED },
     });
     const res = await api.command("claude", "--name x say hi");
-    assert.deepEqual(argvOf(), ["launch", "--json", "--name=x", "--channel=webchat|cli", "--", "-"]);
+    assert.deepEqual(argvOf(), ["launch", "--json", "--surface", "chat", "--name=x", "--channel=webchat|cli", "--", "-"]);
     assert.equal(stdinOf(), "say hi");
     // A command answers with the CLI's text, like the tool.
     assert.equal(res.text, LAUNCHED);
     await api.command("claude", "fix   the\nbug", { channel: "telegram", chatId: "-100", senderId: "7" });
-    assert.deepEqual(argvOf(), ["launch", "--json", "--channel=telegram|-100", "--", "-"]);
+    assert.deepEqual(argvOf(), ["launch", "--json", "--surface", "chat", "--channel=telegram|-100", "--", "-"]);
     assert.equal(stdinOf(), "fix   the\nbug");
   });
 
@@ -570,6 +578,8 @@ describe("chat commands", () => {
     assert.deepEqual(argvOf(), [
       "launch",
       "--json",
+      "--surface",
+      "chat",
       "--name=x",
       "--channel=webchat|cli",
       "--worktree",
@@ -580,7 +590,7 @@ describe("chat commands", () => {
     assert.equal(stdinOf(), "fix --it");
     assert.equal(res.text, display);
     await api.command("claude", "--name y --worktree go");
-    assert.deepEqual(argvOf(), ["launch", "--json", "--name=y", "--channel=webchat|cli", "--worktree", "--", "-"]);
+    assert.deepEqual(argvOf(), ["launch", "--json", "--surface", "chat", "--name=y", "--channel=webchat|cli", "--worktree", "--", "-"]);
     fake.setReply("worktree", { stdout: { display: "🌿 x [a] — RUNNING" } });
     assert.equal((await api.command("claude_worktree", "x")).text, "🌿 x [a] — RUNNING");
     assert.deepEqual(argvOf(), ["worktree", "--json", "--", "x"]);
@@ -636,7 +646,7 @@ describe("chat commands", () => {
       stdout: { display: "Session n [a] now in foreground.\nStreaming new output... Use claude_bg to detach." },
     });
     const res = await api.command("claude_fg", "n");
-    assert.deepEqual(argvOf(), ["fg", "--json", "--channel=webchat|cli", "--", "n"]);
+    assert.deepEqual(argvOf(), ["fg", "--json", "--surface", "chat", "--channel=webchat|cli", "--", "n"]);
     assert.match(res.text, /Use claude_bg to detach\.$/);
     fake.setReply("bg", { stdout: { display: "Moved to background: n [a]" } });
     assert.equal((await api.command("claude_bg", "")).text, "Moved to background: n [a]");
@@ -652,11 +662,11 @@ describe("chat commands", () => {
       '  Message: "stop, only README please"\nUse clawunits output to see the response.';
     fake.setReply("respond", { stdout: { id: "a", name: "n", interrupted: true, display } });
     const res = await api.command("claude_respond", "--interrupt n stop, only README please");
-    assert.deepEqual(argvOf(), ["respond", "--json", "--interrupt", "--user-initiated", "--", "n", "-"]);
+    assert.deepEqual(argvOf(), ["respond", "--json", "--surface", "chat", "--interrupt", "--user-initiated", "--", "n", "-"]);
     assert.equal(stdinOf(), "stop, only README please");
     assert.equal(res.text, display);
     await api.command("claude_respond", "n yes");
-    assert.deepEqual(argvOf(), ["respond", "--json", "--user-initiated", "--", "n", "-"]);
+    assert.deepEqual(argvOf(), ["respond", "--json", "--surface", "chat", "--user-initiated", "--", "n", "-"]);
   });
 
   it("/claude_resume: a ref, --fork, --list", async () => {
@@ -664,11 +674,11 @@ describe("chat commands", () => {
     const display = LAUNCHED.replace("\n  Mode:", "\n  Resume: a1b2\n  Mode:");
     fake.setReply("launch", { stdout: { ...SESSION, resumedFrom: "a1b2", forked: false, display } });
     let res = await api.command("claude_resume", "fix-auth");
-    assert.deepEqual(argvOf(), ["launch", "--json", "--channel=webchat|cli", "--resume=fix-auth", "--", "-"]);
+    assert.deepEqual(argvOf(), ["launch", "--json", "--surface", "chat", "--channel=webchat|cli", "--resume=fix-auth", "--", "-"]);
     assert.equal(stdinOf(), DEFAULT_RESUME_PROMPT);
     assert.equal(res.text, display);
     await api.command("claude_resume", "--fork fix-auth try JWT instead");
-    assert.deepEqual(argvOf(), ["launch", "--json", "--channel=webchat|cli", "--resume=fix-auth", "--fork", "--", "-"]);
+    assert.deepEqual(argvOf(), ["launch", "--json", "--surface", "chat", "--channel=webchat|cli", "--resume=fix-auth", "--fork", "--", "-"]);
     assert.equal(stdinOf(), "try JWT instead");
     const none = "No resumable sessions found. Sessions are persisted after completion.";
     fake.setReply("resume", { stdout: { sessions: [], count: 0, display: none } });
