@@ -277,7 +277,8 @@ def test_sessions_interrupted_by_a_manager_restart_are_resumed_as_themselves(cla
         assert session(claw, "finisher")["status"] == "completed" and session(claw, "finisher")["recoveries"] == 0
         # By hand, afterwards: nothing left to recover.
         assert claw.json("recover") == {"sessions": [], "count": 0, "dryRun": False, "disabled": None,
-                                        "message": "No interrupted sessions to recover."}  # fmt: skip
+                                        "message": "No interrupted sessions to recover.",
+                                        "display": "No interrupted sessions to recover."}  # fmt: skip
 
         # The worker's turn went on in its Claude session: "continue", with everything before it.
         wait_until(lambda: session(claw, "worker")["status"] == "completed", timeout=90, what="the worker's turn")
