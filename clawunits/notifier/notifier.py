@@ -99,9 +99,10 @@ class Notifier:
         if not (f.cursor_dirty and f.cursor):
             return
         held = self.stream.held_cursors()
-        if None in held:
+        known = [c for c in held if c is not None]
+        if len(known) < len(held):
             return  # nothing before that text to resume from yet: keep the saved position
-        cursor = min(held, key=cursor_seqnum) if held else f.cursor
+        cursor = min(known, key=cursor_seqnum) if known else f.cursor
         write_atomically(self.dir / "cursor", cursor.encode())
         f.cursor_dirty = bool(held)  # saved again once the buffers are flushed
 

@@ -59,7 +59,7 @@ class Outbox:
             self._compact()
 
     def _compact(self) -> None:
-        keep = [{"sent": k} for k in list(self.sent)[-20_000:]]
+        keep: list[dict[str, str | None]] = [{"sent": k} for k in list(self.sent)[-20_000:]]
         keep += [{"add": i.key, "text": i.text, "channel": i.channel} for i in self.pending.values()]
         write_atomically(self.path, "".join(json.dumps(e) + "\n" for e in keep).encode())
 
