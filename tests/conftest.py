@@ -20,10 +20,18 @@ from typing import Any
 
 import pytest
 
-from clawunits.bootstrap import boot as bootstrap
-from clawunits.testing.scripted_api import ScriptedAPI
-
 REPO = Path(__file__).resolve().parent.parent
+# The tests run clawunits as install.sh installs it (the venv's package and console script), never the checkout:
+# `python -m pytest` puts the working directory first on sys.path, so it is taken off before clawunits is
+# imported, and every process the tests start gets PYTHONSAFEPATH (else `python -m clawunits` imports the checkout).
+sys.path[:] = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != REPO]
+os.environ["PYTHONSAFEPATH"] = "1"
+
+import clawunits  # noqa: E402
+from clawunits.bootstrap import boot as bootstrap  # noqa: E402
+from clawunits.testing.scripted_api import ScriptedAPI  # noqa: E402
+
+INSTALLED = Path(clawunits.__file__).resolve().parent
 FAKE_CLAUDE = REPO / "tests" / "fake_claude.py"
 
 # What the Claude Code CLI needs to stay on loopback: no telemetry, no update checks, no error reports.
@@ -36,11 +44,32 @@ OFFLINE_ENV = {
     # The CLI refuses bypassPermissions as root unless it is told it runs in a sandbox.
     "IS_SANDBOX": "1",
 }
-# Session units get only allow-listed variables; PYTHONPATH makes their runner import this checkout's clawunits
-# (not another copy installed in the venv, e.g. an editable install of a different checkout).
-TEST_PASS_ENV = ["PYTHONPATH"]
 # Variables of the developer's own shell that would leak into sessions and change what they do.
 SCRUBBED = ("ANTHROPIC_", "CLAUDE_", "CLAWUNITS_", "XDG_STATE_HOME", "XDG_CONFIG_HOME")
+
+
+def installed_differences() -> list[str]:
+    """The package files in which the installed clawunits differs from this checkout (missing ones included)."""
+    source = REPO / "clawunits"
+    ours = {p.relative_to(source) for p in source.rglob("*.py")}
+    theirs = {p.relative_to(INSTALLED) for p in INSTALLED.rglob("*.py")}
+    return sorted(
+        str(rel)
+        for rel in ours | theirs
+        if rel not in ours & theirs or (source / rel).read_bytes() != (INSTALLED / rel).read_bytes()
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test anything but this checkout as install.sh installed it."""
+    if INSTALLED == REPO / "clawunits":
+        pytest.exit(f"clawunits was imported from the checkout ({INSTALLED}), not the installed package", returncode=4)
+    if changed := installed_differences():
+        shown = ", ".join(changed[:5]) + (" …" if len(changed) > 5 else "")
+        pytest.exit(
+            f"the installed clawunits ({INSTALLED}) differs from this checkout in {shown}: run ./install.sh --dev",
+            returncode=4,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -121,10 +150,9 @@ class Claw:
         return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
     def write_config(self, **options: Any) -> None:
-        """Replace the config file with ``options`` (sessions always get this checkout's PYTHONPATH)."""
+        """Replace the config file with ``options``."""
         import tomli_w
 
-        options["passEnv"] = [*options.get("passEnv", []), *TEST_PASS_ENV]
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(tomli_w.dumps(options))
 
@@ -249,7 +277,6 @@ def claw(
             "CLAUDE_CONFIG_DIR": str(claude_config_dir),
             "CLAWUNITS_STATE_DIR": str(state),
             "CLAWUNITS_CONFIG": str(config),
-            "PYTHONPATH": str(REPO),
         }
     )
     c = Claw(env=env, state_dir=state, config_path=config, workdir=work, api=scripted_api)

@@ -161,7 +161,6 @@ class NotifierUnit:
         self._cgroup = ""
         env = {
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "PYTHONPATH": str(REPO),
             "CLAWUNITS_STATE_DIR": str(self.claw.state_dir),
             "CLAWUNITS_CONFIG": str(self.claw.config_path),
             "OPENCLAW_RECORD": str(self.recording.path),
@@ -363,7 +362,7 @@ class Emitter:
         argv = [
             "systemd-run", "--user", "--quiet", "--collect", f"--unit={unit}",
             f"--property=SyslogIdentifier={syslog_identifier(self.unit)}",
-            "--setenv=PYTHONUNBUFFERED=1", f"--setenv=PYTHONPATH={REPO}",
+            "--setenv=PYTHONUNBUFFERED=1",
             sys.executable, "-c", EMITTER, str(script),
         ]  # fmt: skip
         subprocess.run(argv, env=self.claw.env, check=True, capture_output=True, timeout=60)

@@ -122,7 +122,7 @@ def test_unit_files_verify_load_and_run(claw: Claw) -> None:
     wrapper.write_text(
         "#!/bin/sh\n"
         f"export CLAWUNITS_STATE_DIR='{claw.state_dir}' CLAWUNITS_CONFIG='{claw.config_path}' "
-        f"OPENCLAW_RECORD='{rec.path}' PYTHONPATH='{REPO}'\n"
+        f"OPENCLAW_RECORD='{rec.path}'\n"
         f"exec '{Path(sys.executable).parent / 'clawunits'}' \"$@\"\n"
     )
     wrapper.chmod(0o755)

@@ -20,9 +20,8 @@ from clawunits.testing.scripted_api import long_text
 
 
 def _setup(claw: Claw, **options: Any) -> Recording:
-    """The test's config (``openclaw`` is the stand-in). Session units get the test's PYTHONPATH, so their
-    runner is this checkout's code (by default a unit gets none and imports the installed clawunits)."""
-    return configure(claw, passEnv=["PYTHONPATH"], **options)
+    """The test's config (``openclaw`` is the stand-in)."""
+    return configure(claw, **options)
 
 
 def _journal(unit: str) -> list[dict[str, Any]]:

@@ -97,7 +97,6 @@ def e2e(
             "CLAUDE_CONFIG_DIR": str(claude_config_dir),
             "CLAWUNITS_STATE_DIR": str(root / "state"),
             "CLAWUNITS_CONFIG": str(root / "config" / "config.toml"),
-            "PYTHONPATH": str(REPO),
             # A throw-away OpenClaw: its state, config, logs and temp files live under root.
             "OPENCLAW_HOME": str(home),
             "HOME": str(home),
@@ -137,8 +136,6 @@ def e2e(
             "agentChannels": {str(project.parent): MAIN_CHANNEL, str(ws_other): OTHER_CHANNEL},
             "skipSafetyChecks": False,
             "stopTimeoutSec": 10,
-            # Session units run this checkout's runner, like the CLI the gateway runs.
-            "passEnv": ["PYTHONPATH"],
         }
     )
     gw.write_config(config)

@@ -27,7 +27,7 @@ from clawunits.testing.scripted_api import ASK_TEXT
 
 RUNTIME_UNITS = Path(os.environ.get("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")) / "systemd" / "user"
 # Sessions run this clone's code (the unit environment passes only allow-listed variables).
-PASS = {"passEnv": ["PYTHONPATH"]}
+PASS: dict[str, list[str]] = {}
 # Holds the Bash tool mid-turn the first time; after a recovery the same call finishes at once.
 HOLD = 'if [ -e held ]; then echo "finished after restart"; else touch held; exec tail -f /dev/null; fi\n'
 
@@ -56,7 +56,7 @@ def recover_unit(claw: Claw) -> Iterator[str]:
     wrapper = claw.state_dir.parent / "clawunits"
     wrapper.write_text(
         "#!/bin/sh\n"
-        f"export CLAWUNITS_STATE_DIR='{claw.state_dir}' CLAWUNITS_CONFIG='{claw.config_path}' PYTHONPATH='{REPO}'\n"
+        f"export CLAWUNITS_STATE_DIR='{claw.state_dir}' CLAWUNITS_CONFIG='{claw.config_path}'\n"
         # Secrets are not stored with a session: at boot they come from the user's environment (environment.d).
         f"export ANTHROPIC_API_KEY='{claw.env['ANTHROPIC_API_KEY']}'\n"
         f"exec '{Path(sys.executable).parent / 'clawunits'}' \"$@\"\n"

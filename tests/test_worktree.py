@@ -28,8 +28,8 @@ GIT_ENV = {
 
 
 def configure(claw: Claw, **options: Any) -> None:
-    """The test's config; PYTHONPATH passes through so the session units run this checkout's runner."""
-    claw.write_config(passEnv=["PYTHONPATH"], **options)
+    """The test's config."""
+    claw.write_config(**options)
 
 
 def git(cwd: Path | str, *args: str) -> str:
@@ -283,9 +283,7 @@ def test_worktree_dir_must_be_absolute(claw: Claw) -> None:
 
 def test_notifications_of_a_worktree_session_are_routed_by_the_directory_it_was_launched_for(claw: Claw) -> None:
     repo = make_repo(claw.workdir / "proj")
-    rec = configure_notifier(
-        claw, passEnv=["PYTHONPATH"], agentChannels={str(repo): "discord|proj"}, fallbackChannel="telegram|999"
-    )
+    rec = configure_notifier(claw, agentChannels={str(repo): "discord|proj"}, fallbackChannel="telegram|999")
     with running_notifier(claw, rec) as n:
         s = launch(claw, "[[text: done]] x", "--worktree", "--name", "routed", "--multi-turn-disabled", workdir=repo)
         assert not s["workdir"].startswith(str(repo))  # the worktree is elsewhere
