@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from clawunits.runner.runner import _decision, is_question
+from clawunits.runner.answers import decision as _decision
+from clawunits.runner.answers import is_question
 from clawunits.state.inbox import Inbox, inbox_for
 
 
