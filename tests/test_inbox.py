@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clawunits.runner.answers import decision as _decision
-from clawunits.runner.answers import is_question
+from clawunits.runner.answers import decision, is_question
 from clawunits.state.inbox import Inbox, inbox_for
 
 
@@ -207,4 +206,4 @@ def test_is_question(text: str, expected: bool) -> None:
     ],
 )
 def test_permission_decision(answer: str, allow: bool, reason: str) -> None:
-    assert _decision(answer) == (allow, reason)
+    assert decision(answer) == (allow, reason)
