@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, Claw, wait_until
+from conftest import REPO, Claw, systemctl, unit_property, wait_until
 
 from clawunits.records import utc_now_iso
 from clawunits.service.foreground import cursor_seqnum
@@ -129,12 +129,6 @@ def configure(claw: Claw, **options: Any) -> Recording:
 # -- the notifier as a user unit -----------------------------------------------------------------------
 
 
-def systemctl(claw: Claw, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["systemctl", "--user", *args], env=claw.env, capture_output=True, text=True, timeout=60, check=check
-    )
-
-
 @dataclass
 class NotifierUnit:
     """``python -m clawunits notifier`` in a transient user unit, started, stopped and killed like a service."""
@@ -181,7 +175,7 @@ class NotifierUnit:
         """Every process of the unit, from its cgroup (the layout may be unified or hybrid)."""
         # Looked up once per start: a unit's cgroup does not move, and systemctl is slow under load.
         if not getattr(self, "_cgroup", ""):
-            self._cgroup = systemctl(self.claw, "show", "-p", "ControlGroup", "--value", self.unit).stdout.strip()
+            self._cgroup = unit_property(self.claw, self.unit, "ControlGroup")
         cgroup = self._cgroup
         for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/systemd"):
             procs = Path(root) / cgroup.lstrip("/") / "cgroup.procs"
@@ -190,7 +184,7 @@ class NotifierUnit:
         return []
 
     def main_pid(self) -> int:
-        out = systemctl(self.claw, "show", "-p", "MainPID", "--value", self.unit).stdout.strip()
+        out = unit_property(self.claw, self.unit, "MainPID")
         return int(out or 0)
 
     def active(self) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OFFLINE_ENV, REPO, SCRUBBED, Claw, _stop_units, wait_until
+from conftest import OFFLINE_ENV, REPO, SCRUBBED, Claw, _stop_units, unit_property, wait_until
 from plugin_harness import Gateway, free_port, provision
 from test_worktree import make_repo
 
@@ -60,13 +60,7 @@ class E2E:
         return self.claw.json("wait", ref, "--timeout", str(timeout))
 
     def unit_state(self, unit: str) -> str:
-        out = subprocess.run(
-            ["systemctl", "--user", "show", "-p", "ActiveState", "--value", unit],
-            env=self.claw.env,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip()
+        return unit_property(self.claw, unit, "ActiveState")
 
 
 @pytest.fixture(scope="module")
