@@ -25,6 +25,8 @@ KEPT = (
     "Description", "Type", "Environment", "WorkingDirectory", "StandardOutput", "StandardError",
     "SyslogIdentifier", "KillMode", "RemainAfterExit", "CollectMode", "TimeoutStopUSec", "Slice", "MemoryMax",
     "CPUQuotaPerSecUSec", "TasksMax", "RuntimeMaxUSec", "OOMPolicy", "MainPID", "InvocationID",
+    # What reconciliation reads of a finished unit.
+    "Result", "ExecMainCode", "ExecMainStatus", "ExecMainExitTimestamp",
 )  # fmt: skip
 
 
@@ -78,6 +80,9 @@ def test_five_sessions_survive_daemon_reload_and_reexec(claw: Claw) -> None:
     rec = configure(claw, idleTimeoutMinutes=1, permissionTimeoutSec=600)
     busy, go = _gate(claw)
     with running_notifier(claw, rec) as n:
+        # A session already over: its unit stays loaded, `active (exited)`, with its result.
+        over = claw.launch("[[text: Already done.]] quick", "--name", "over", "--multi-turn-disabled")
+        assert claw.json("wait", over["id"], "--ended", "--timeout", "90")["status"] == "completed"
         kinds = {
             "midturn": (f"[[bash: {busy} mid]] hold the turn", "--channel", "telegram|701"),
             "question": ("[[ask]] which option", "--channel", "telegram|702"),
@@ -98,7 +103,7 @@ def test_five_sessions_survive_daemon_reload_and_reexec(claw: Claw) -> None:
                 what=f"the {kind} session to wait for {waiting}",
             )
         assert session(claw, s["midturn"]["id"])["status"] == "running"
-        before = {x["unit"]: _state(claw, x["unit"]) for x in launched}
+        before = {x["unit"]: _state(claw, x["unit"]) for x in [*launched, over]}
         assert all(p["LoadState"] == "loaded" and p["ActiveState"] == "active" for p in before.values()), before
 
         t0 = time.monotonic()
@@ -127,7 +132,7 @@ def test_five_sessions_survive_daemon_reload_and_reexec(claw: Claw) -> None:
 
     assert all(f["status"] == "completed" for f in finals.values()), finals
     assert (claw.workdir / "perm.txt").exists() and (claw.workdir / "planned.txt").exists()
-    types = {k: _complete_records(x["unit"]) for k, x in s.items()}
+    types = {k: _complete_records(x["unit"]) for k, x in {**s, "over": over}.items()}
     assert types["midturn"].count("turn_end") == 1 and "tool_result" in types["midturn"]
     assert "message_received" in types["question"] and types["question"].count("turn_end") == 2
     assert "permission_answer" in types["permission"] and "plan_answer" in types["plan"]
