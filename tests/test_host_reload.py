@@ -9,6 +9,7 @@ recording stand-in ``openclaw``. The manager is re-executed once (its units keep
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from notifier_harness import configure, launch_all, running_notifier, session
 
 from clawunits.records import EXIT, GAP, STARTED
 from clawunits.systemd import journal
+from clawunits.systemd.units import runtime_dir
 
 # What clawunits sets on a session unit (docs/ARCHITECTURE.md, "The session unit"), and what must not change.
 KEPT = (
@@ -170,3 +172,6 @@ def test_an_interpreter_under_a_dollar_directory_runs_and_survives_reload(claw: 
     final = json.loads(clawunits("wait", s["id"], "--json", "--timeout", "90"))
     assert final["status"] == "completed", final
     assert "Tool result: released odd" in (claw.run("output", s["id"]).stdout)
+    # The runner ran through the $-free symlink to the installation (one per installation); this test's goes.
+    (link,) = [p for p in (runtime_dir() / "clawunits" / "python").iterdir() if os.readlink(p) == str(odd / "venv")]
+    link.unlink()
