@@ -13,7 +13,7 @@ import pytest
 from conftest import alive, systemctl, unit_properties, wait_until
 
 from clawunits.errors import SystemdError
-from clawunits.systemd.units import UnitSpec, UnitState, UserManager
+from clawunits.systemd.units import UnitSpec, UnitState, UserManager, literal_argv
 
 
 @dataclass
@@ -283,3 +283,9 @@ def test_manager_connection_survives_many_operations(units: Units) -> None:
     for name in names:
         units.manager.stop(name, timeout=30)
         assert units.manager.state(name) is None
+
+
+def test_dollar_is_escaped_as_systemds_literal_dollar() -> None:
+    """``$`` in argv is sent as ``$$``, which systemd turns back into one ``$`` (test_argv_arrives_unexpanded)."""
+    argv = ["/opt/a$b/python", "$HOME", "${X}", "$$", "plain"]
+    assert literal_argv(argv) == ["/opt/a$$b/python", "$$HOME", "$${X}", "$$$$", "plain"]

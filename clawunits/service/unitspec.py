@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 
 from clawunits.records import is_secret_name, shorten
@@ -10,7 +12,33 @@ from clawunits.state.models import SessionRecord
 from clawunits.systemd import journal
 from clawunits.systemd.limits import SESSION_SLICE
 from clawunits.systemd.sessionenv import session_environment
-from clawunits.systemd.units import UnitSpec
+from clawunits.systemd.units import UnitSpec, runtime_dir
+
+
+def runner_python() -> str:
+    """This interpreter, by a path without ``$``, for the runner's argv.
+
+    ``units.py`` escapes ``$`` as ``$$`` so that the process gets its argv unchanged, but systemd 252 writes such
+    an argv into the transient unit file in a form it reads back wrongly at ``daemon-reload`` (``\\$\\$``), and
+    an executable path that differs from ``argv[0]`` in a form it cannot read at all (``bad-setting``). So an
+    interpreter under a directory with a ``$`` in its name runs through a symlink in the runtime directory to
+    its installation (the venv: Python finds ``pyvenv.cfg`` next to the path it was started by).
+    """
+    exe = sys.executable
+    if "$" not in exe:
+        return exe
+    bin_dir = os.path.dirname(exe)
+    root = os.path.dirname(bin_dir)
+    links = runtime_dir() / "clawunits" / "python"
+    links.mkdir(mode=0o700, parents=True, exist_ok=True)
+    link = links / hashlib.sha256(root.encode()).hexdigest()[:16]
+    if not (link.is_symlink() and os.readlink(link) == root):
+        # Concurrent launches: each makes its own and renames it into place.
+        tmp = links / f".{link.name}.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(root)
+        os.replace(tmp, link)
+    return str(link / os.path.basename(bin_dir) / os.path.basename(exe))
 
 
 def unit_spec(ctx: Context, record: SessionRecord) -> UnitSpec:
@@ -32,7 +60,7 @@ def unit_spec(ctx: Context, record: SessionRecord) -> UnitSpec:
     return UnitSpec(
         name=record.unit,
         description=f"clawunits session {record.name} [{record.id}]: {shorten(record.prompt, 60)}",
-        argv=[sys.executable, "-m", "clawunits.runner", record.id],
+        argv=[runner_python(), "-m", "clawunits.runner", record.id],
         workdir=record.workdir,
         environment=env or current,
         syslog_identifier=journal.syslog_identifier(record.unit),

@@ -53,11 +53,11 @@ SERVICE_IFACE = b"org.freedesktop.systemd1.Service"
 PROPS_IFACE = b"org.freedesktop.DBus.Properties"
 UNIT_PREFIX_PATH = b"/org/freedesktop/systemd1/unit"
 
-# D-Bus signatures of the properties we set; pystemd's own table lacks ExecStartEx.
+# D-Bus signatures of the properties we set.
 _SIGNATURES: dict[str, bytes] = {
     "Description": b"s",
     "Type": b"s",
-    "ExecStartEx": b"a(sasas)",
+    "ExecStart": b"a(sasb)",
     "Environment": b"as",
     "WorkingDirectory": b"s",
     "StandardInput": b"s",
@@ -135,12 +135,24 @@ class UnitState:
         return self.result or "unknown"
 
 
+def literal_argv(argv: list[str]) -> list[str]:
+    """``argv`` as ``ExecStart`` must carry it for the process to receive it unchanged.
+
+    systemd expands ``$VAR`` and ``${VAR}`` in ``ExecStart`` argv (even over D-Bus) and drops an argument that is
+    an undefined ``$VAR``; ``$$`` is its literal dollar. (``ExecStartEx`` with ``no-env-expand`` would avoid the
+    expansion, but systemd 252 writes it into the transient unit file under a key it cannot read back: after a
+    ``daemon-reload`` the unit is ``bad-setting``.)
+    """
+    return [arg.replace("$", "$$") for arg in argv]
+
+
 def unit_properties(spec: UnitSpec) -> dict[str, Any]:
-    """The transient unit's properties. Arguments are passed with ``no-env-expand``: no ``$`` expansion."""
+    """The transient unit's properties; every one of them survives a ``daemon-reload`` and ``daemon-reexec``."""
     props: dict[str, Any] = {
         "Description": spec.description,
         "Type": "exec",
-        "ExecStartEx": [(spec.argv[0], spec.argv, ["no-env-expand"])],
+        # The path is executed as it is (systemd expands only argv); no failure is ignored (False).
+        "ExecStart": [(spec.argv[0], literal_argv(spec.argv), False)],
         "Environment": [f"{k}={v}" for k, v in sorted(spec.environment.items())],
         "WorkingDirectory": spec.workdir,
         "StandardInput": "null",
