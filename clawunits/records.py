@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 MAX_LINE = 32 * 1024
 # A slice is JSON-escaped again inside its part record; worst case every char doubles, so stay under half.
@@ -111,13 +111,33 @@ class Redactor:
         return value
 
 
-class RecordWriter:
-    """Writes records with increasing ``seq``, one flushed line each (the runner's side)."""
+class TextSink(Protocol):
+    """Where records are written: ``sys.stdout``, or anything with ``write`` and ``flush``."""
 
-    def __init__(self, stream: TextIO | None = None, redactor: Redactor | None = None) -> None:
-        self._stream = stream or sys.stdout
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class RecordWriter:
+    """Writes records with increasing ``seq``, one flushed line each (the runner's side).
+
+    ``on_broken`` is called when writing fails (journald restarted and closed the stream): it returns True
+    once the stream can be written again, and the record is written once more; otherwise the record is lost
+    (readers see a seq gap) and the session goes on. Without it, the error is raised.
+    """
+
+    def __init__(
+        self,
+        stream: TextSink | None = None,
+        redactor: Redactor | None = None,
+        on_broken: Callable[[OSError], bool] | None = None,
+    ) -> None:
+        self._stream: TextSink = stream or sys.stdout
         self._seq = 0
         self.redactor = redactor or Redactor()
+        self.on_broken = on_broken
+        self.lost = 0  # records that could not be written
 
     @property
     def last_seq(self) -> int:
@@ -126,10 +146,26 @@ class RecordWriter:
     def emit(self, type_: str, **fields: Any) -> int:
         """Write one record and return its seq."""
         self._seq += 1
-        for line in encode(self._seq, utc_now_iso(), type_, self.redactor.value(fields)):
+        lines = encode(self._seq, utc_now_iso(), type_, self.redactor.value(fields))
+        try:
+            self._write(lines)
+        except OSError as e:
+            if self.on_broken is None:
+                raise
+            try:
+                # A record cut into parts may have reached the old stream in part: readers restart at part 0.
+                if self.on_broken(e):
+                    self._write(lines)
+                    return self._seq
+            except OSError:
+                pass
+            self.lost += 1
+        return self._seq
+
+    def _write(self, lines: list[str]) -> None:
+        for line in lines:
             self._stream.write(line + "\n")
         self._stream.flush()
-        return self._seq
 
 
 def encode(seq: int, ts: str, type_: str, fields: dict[str, Any]) -> list[str]:

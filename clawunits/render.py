@@ -307,7 +307,7 @@ def render_entry(rec: R.Record) -> str | None:
         return f"⚠️ {rec.get('message', 'error')}"
     if rec.type == R.GAP:
         span = f"seq {rec.get('fromSeq')}-{rec.get('toSeq')}"
-        return f"⚠️ {rec.get('missing')} record(s) lost ({span}; journald rate limit?)"
+        return f"⚠️ {rec.get('missing')} record(s) lost ({span}; journald rate limit or restart?)"
     if rec.type == R.EXIT:
         reason = rec.get("reason")
         return f"■ session {rec.get('status', 'ended')}" + (f": {reason}" if reason else "")

@@ -26,6 +26,7 @@ import sys
 
 from clawunits import records as R
 from clawunits.records import RecordWriter, Redactor, shorten
+from clawunits.runner.journal_stream import FdWriter, Reconnector
 from clawunits.runner.mail import delivered_ids
 from clawunits.runner.reaping import reap_strays
 from clawunits.runner.session import Runner
@@ -38,7 +39,7 @@ from clawunits.state.store import Store
 async def _main(session_id: str) -> int:
     store = Store(state_dir())
     # The session's own secrets (its API key above all) never reach the journal or the store.
-    out = RecordWriter(redactor=Redactor.from_environ(os.environ))
+    out = record_writer(Redactor.from_environ(os.environ))
     try:
         record = store.load(session_id)
     except Exception as e:  # noqa: BLE001 - no record, no session: say why in the journal and fail
@@ -56,6 +57,14 @@ async def _main(session_id: str) -> int:
     outcome = runner.finish(await runner.run())
     reap_strays()
     return 1 if outcome.status is Status.FAILED else 0
+
+
+def record_writer(redactor: Redactor) -> RecordWriter:
+    """The record writer on stdout; when stdout is a journald stream, one that survives a journald restart."""
+    reconnect = Reconnector.for_stdout()
+    if reconnect is None:
+        return RecordWriter(redactor=redactor)
+    return RecordWriter(FdWriter(1), redactor, on_broken=reconnect)
 
 
 def main(argv: list[str] | None = None) -> None:
