@@ -227,3 +227,46 @@ def test_stray_stderr_line_between_parts_does_not_lose_the_record() -> None:
     got = list(assemble(lines_of(stream)))
     assert [r.type for r in got] == [R.LOG, R.TEXT]
     assert got[1].get("text") == "z" * 60_000
+
+
+class _Sink:
+    """A stream that breaks (EPIPE) while ``broken`` is set, as a closed journald stream does."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if self.broken:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_broken_stream_is_reconnected_and_what_cannot_be_written_shows_as_a_gap() -> None:
+    sink = _Sink()
+    journald_back = [True]
+
+    def reconnect(_error: OSError) -> bool:
+        sink.broken = not journald_back[0]
+        return journald_back[0]
+
+    w = RecordWriter(sink, on_broken=reconnect)
+    w.emit("text", text="one")
+    sink.broken = True  # journald restarts; it is back at once: the record is written again on the new stream
+    w.emit("text", text="two")
+    journald_back[0] = False  # down for longer: records are lost, the session goes on
+    sink.broken = True
+    w.emit("text", text="three")
+    journald_back[0] = True
+    w.emit("text", text="four")
+    recs = list(assemble((line.rstrip("\n"), None) for line in sink.lines))
+    assert [(r.type, r.seq) for r in recs] == [("text", 1), ("text", 2), ("gap", None), ("text", 4)]
+    assert recs[2].get("missing") == 1 and w.lost == 1
+    # Without a way to reconnect, the error is raised as before.
+    sink.broken = True
+    with pytest.raises(BrokenPipeError):
+        RecordWriter(sink).emit("text", text="x")
