@@ -23,9 +23,25 @@ from conftest import REPO, Claw, alive, fails, session_files, systemctl, unit_pr
 from notifier_harness import NotifierUnit, Recording, configure, session
 
 from clawunits.bootstrap import boot as bootstrap
+from clawunits.bootstrap.private import (
+    PrivateManager,
+    remove_private_manager,
+    restart_private_manager,
+    start_private_manager,
+)
+from clawunits.systemd.journal import syslog_identifier
 from clawunits.testing.scripted_api import ASK_TEXT
 
-RUNTIME_UNITS = Path(os.environ.get("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")) / "systemd" / "user"
+# Forces the private user manager where the bootstrap's own could be restarted: the code path of a host where
+# systemd is PID 1 (its manager belongs to logind), run on a host without it.
+PRIVATE_MANAGER = os.environ.get("CLAWUNITS_TEST_PRIVATE_MANAGER") == "1"
+
+
+def runtime_units(claw: Claw) -> Path:
+    """Where runtime units of the manager the test talks to go."""
+    return Path(claw.env.get("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")) / "systemd" / "user"
+
+
 # Sessions run this clone's code (the unit environment passes only allow-listed variables).
 PASS: dict[str, list[str]] = {}
 # Holds the Bash tool mid-turn the first time; after a recovery the same call finishes at once.
@@ -66,9 +82,10 @@ def recover_unit(claw: Claw) -> Iterator[str]:
     for placeholder, value in (("@CLAWUNITS@", str(wrapper)), ("@DOCS@", str(REPO / "docs")),
                                ("@PATH@", f"{Path(sys.executable).parent}:{os.environ['PATH']}")):  # fmt: skip
         text = text.replace(placeholder, value)
-    RUNTIME_UNITS.mkdir(parents=True, exist_ok=True)
+    units = runtime_units(claw)
+    units.mkdir(parents=True, exist_ok=True)
     name = f"cu-test-{tag}-recover.service"
-    path = RUNTIME_UNITS / name
+    path = units / name
     path.write_text(text)
     systemctl(claw, "daemon-reload", check=True)
     try:
@@ -208,16 +225,35 @@ def test_stopped_or_killed_on_purpose_is_not_recovered_and_recover_is_idempotent
 # -- the user manager stops and starts again -------------------------------------------------------------
 
 
-def restart_user_manager(claw: Claw) -> None:
+@pytest.fixture
+def own_manager(claw: Claw) -> Iterator[PrivateManager | None]:
+    """The user manager the restart test may stop: where systemd is PID 1 the user's own belongs to logind, so
+    the test boots a private one (its own XDG_RUNTIME_DIR) and points ``claw`` at it; elsewhere it is the one
+    clawunits.bootstrap started (None)."""
+    if not (PRIVATE_MANAGER or bootstrap.probe().pid1_systemd):
+        yield None
+        return
+    pm = start_private_manager(secrets.token_hex(3))
+    shared = {k: claw.env.get(k) for k in pm.env()}
+    claw.env.update(pm.env())
+    try:
+        yield pm
+    finally:
+        remove_private_manager(pm)
+        claw.env.update({k: v for k, v in shared.items() if v is not None})
+
+
+def restart_user_manager(claw: Claw, own: PrivateManager | None) -> None:
     """What a reboot does to the user manager: SIGTERM (it stops every unit, then exits), then a new start.
 
-    Only where clawunits.bootstrap runs the manager (containers, CI); under logind it is not a test's to stop.
-    The manager is left running whatever happens.
+    A private manager of the test's own (where systemd is PID 1), or the one clawunits.bootstrap started; the
+    manager is left running whatever happens.
     """
-    found = bootstrap.probe()
-    if found.pid1_systemd or not found.manager_pid:
-        pytest.skip("the user manager belongs to logind here (systemd is PID 1): a test does not restart it")
-    pid = found.manager_pid
+    if own is not None:
+        restart_private_manager(own)
+        return
+    pid = bootstrap.probe().manager_pid
+    assert pid, "no user manager runs"
     try:
         os.kill(pid, signal.SIGTERM)
         wait_until(lambda: not alive(pid), timeout=120, interval=0.2, what="the user manager to stop")
@@ -228,7 +264,17 @@ def restart_user_manager(claw: Claw) -> None:
     wait_until(lambda: bootstrap.probe().usable, timeout=60, what="the user manager to be usable again")
 
 
-def test_sessions_interrupted_by_a_manager_restart_are_resumed_as_themselves(claw: Claw, recover_unit: str) -> None:
+def records(claw: Claw, unit: str) -> list[dict[str, Any]]:
+    """The unit's records, found by its syslog identifier as clawunits' readers do (a private manager's units
+    carry no _SYSTEMD_USER_UNIT)."""
+    argv = ["journalctl", "--no-pager", "-q", "-o", "cat", f"SYSLOG_IDENTIFIER={syslog_identifier(unit)}"]
+    out = subprocess.run(argv, env=claw.env, capture_output=True, text=True, check=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_sessions_interrupted_by_a_manager_restart_are_resumed_as_themselves(
+    claw: Claw, own_manager: PrivateManager | None, recover_unit: str
+) -> None:
     rec = _options(claw)
     tag = secrets.token_hex(4)
     (claw.workdir / "hold.sh").write_text(HOLD)
@@ -252,11 +298,11 @@ def test_sessions_interrupted_by_a_manager_restart_are_resumed_as_themselves(cla
         wait_until(lambda: len(rec.texts("83")) >= 3, what="the kill notice")
         notifier.settle(asker["unit"], worker["unit"], doomed["unit"], done["unit"])
 
-        restart_user_manager(claw)
+        restart_user_manager(claw, own_manager)
 
         # Stopped by the shutdown, the runners said so (and nothing else) before they exited.
         for s in (asker, worker):
-            exits = [r for r in claw.journal(s["unit"]) if r["type"] == "exit"]
+            exits = [r for r in records(claw, s["unit"]) if r["type"] == "exit"]
             assert exits[0]["status"] == "interrupted" and exits[0]["cause"] == "shutdown", exits
             assert exits[0]["reason"] == "interrupted: the user manager shut down"
         # The boot unit ran at the manager's start and resumed both, as themselves.

@@ -49,8 +49,9 @@ def resource_roots() -> list[Path]:
     return list(dict.fromkeys(Path(mp) for mp, fs, opts in mounts if fs == "cgroup" and wanted & set(opts.split(","))))
 
 
-def user_cgroup(uid: int) -> Path:
-    return Path("user.slice", f"user-{uid}.slice", f"user@{uid}.service")
+def user_cgroup(uid: int, service: str | None = None) -> Path:
+    """``user.slice/user-UID.slice/user@UID.service``, or another service there (a private manager)."""
+    return Path("user.slice", f"user-{uid}.slice", service or f"user@{uid}.service")
 
 
 def cgroup_pids(top: Path) -> set[int]:
@@ -77,10 +78,12 @@ def resource_controllers(pid: int) -> set[str]:
     return found
 
 
-def make_user_cgroup(root: Path, uid: int, gid: int, created: Callable[[str], None]) -> Path:
+def make_user_cgroup(
+    root: Path, uid: int, gid: int, created: Callable[[str], None], service: str | None = None
+) -> Path:
     """Create the user manager's cgroup below ``root`` (``created`` hears of each directory made, parents
     first) and hand it to the user; returns it."""
-    leaf = root / user_cgroup(uid)
+    leaf = root / user_cgroup(uid, service)
     for p in (*reversed(leaf.relative_to(root).parents), leaf.relative_to(root)):
         if p == Path("."):
             continue
