@@ -1,7 +1,8 @@
 """Recovery after a reboot or crash: sessions a shutdown interrupted run again as themselves.
 
 Everything is real: sessions are units running the Claude Code CLI on the scripted API, the user manager is
-stopped and started again (only where clawunits.bootstrap runs it: containers, CI), the boot unit is the
+stopped and started again (the one clawunits.bootstrap runs in containers and CI; where systemd is PID 1, a
+private manager the test boots itself, see ``own_manager``), the boot unit is the
 repo's ``units/clawunits-recover.service`` with install.sh's substitutions, the notifier is the real one
 delivering to the recording stand-in ``openclaw``.
 """
