@@ -132,7 +132,7 @@ def _start(pm: PrivateManager, deadline: float) -> PrivateManager:
         for root in resource_roots():  # best effort, as for the bootstrap's manager
             with contextlib.suppress(BootstrapError):
                 procs.append(Path(f"?{cgroup(root)}/cgroup.procs"))
-        proc = launch([binary, "--user"], pm.runtime_dir.with_name(pm.runtime_dir.name + ".log"), env, procs)
+        proc = launch([binary, "--user"], pm.runtime_dir / "manager.log", env, procs)
         pm = replace(pm, proc=proc, cgroups=tuple(dict.fromkeys(cgroups)))
     _wait(lambda: _ready(pm), deadline, "the private user manager to run", pm.proc)
     return pm
