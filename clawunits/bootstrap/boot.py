@@ -95,7 +95,7 @@ def ensure_user_manager(uid: int | None = None, timeout: float = 15.0, log_dir: 
         _wait_usable(user.uid, deadline, None)
         return nothing
     _check_can_boot(found, user)
-    with _lock(user.uid, deadline):
+    with lock(user.uid, deadline):
         found = probe(user.uid)  # another process may have booted while we waited
         if found.usable:
             return nothing
@@ -135,7 +135,7 @@ def _check_can_boot(found: Probe, user: _User) -> None:
 
 
 @contextlib.contextmanager
-def _lock(uid: int, deadline: float) -> Iterator[None]:
+def lock(uid: int, deadline: float) -> Iterator[None]:
     lock_dir = Path("/run/lock") if Path("/run/lock").is_dir() else Path("/tmp")
     path = lock_dir / f"clawunits-bootstrap-{uid}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -165,8 +165,8 @@ class _Boot:
 
     def run(self, found: Probe) -> None:
         # Check every prerequisite before starting anything.
-        journald_bin = None if found.journald else _libexec("systemd-journald", "journald")
-        manager_bin = None if found.manager else _libexec("systemd", "the user manager")
+        journald_bin = None if found.journald else libexec("systemd-journald", "journald")
+        manager_bin = None if found.manager else libexec("systemd", "the user manager")
         if manager_bin:
             self._check_manager_prerequisites()
         if not found.user_bus:
@@ -295,7 +295,7 @@ def _check_dbus_user_session() -> None:
         )
 
 
-def _libexec(name: str, what: str) -> str:
+def libexec(name: str, what: str) -> str:
     for d in LIBEXEC_DIRS:
         if os.access(d / name, os.X_OK):
             return str(d / name)

@@ -10,7 +10,7 @@ import secrets
 import time
 from pathlib import Path
 
-from clawunits.bootstrap.boot import _libexec, _lock
+from clawunits.bootstrap.boot import libexec, lock
 from clawunits.bootstrap.daemons import POLL_SECONDS, launch, stop
 from clawunits.bootstrap.probe import JOURNAL_STDOUT, base_env, find_systemctl, listener_pid, probe, read_file
 from clawunits.bootstrap.state import load_state, save_state
@@ -30,14 +30,14 @@ def restart_journald(uid: int | None = None, timeout: float = 15.0) -> str:
     deadline = time.monotonic() + timeout
     saved = load_state(uid)
     if saved is not None and saved.journald is not None and saved.journald.is_alive():
-        with _lock(uid, deadline):
+        with lock(uid, deadline):
             saved = load_state(uid) or saved  # as another process may have left it
             old = saved.journald
             if old is None or not old.is_alive():
                 raise BootstrapError("the journald the bootstrap started is gone", hint="run bootstrap up")
             stop(old, STOP_TIMEOUT_SEC)
             log = Path(old.log)
-            new = launch([_libexec("systemd-journald", "journald")], log, base_env(), [])
+            new = launch([libexec("systemd-journald", "journald")], log, base_env(), [])
             save_state(dataclasses.replace(saved, journald=new))
             _wait_listening(deadline)
         done = f"restarted standalone journald (pid {old.pid} -> {new.pid})"

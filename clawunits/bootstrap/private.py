@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from clawunits.bootstrap.boot import _libexec
+from clawunits.bootstrap.boot import libexec
 from clawunits.bootstrap.daemons import POLL_SECONDS, Proc, launch, log_hint
 from clawunits.bootstrap.placement import cgroup_roots, make_user_cgroup, resource_roots
 from clawunits.bootstrap.probe import READY_STATES, base_env, find_systemctl, listener_pid, probe, read_file
-from clawunits.bootstrap.teardown import _remove_cgroup
+from clawunits.bootstrap.teardown import remove_cgroup
 from clawunits.errors import BootstrapError, CommandError
 from clawunits.proc import run
 
@@ -93,12 +93,12 @@ def remove_private_manager(pm: PrivateManager) -> None:
     if not pm.under_pid1 and (pid := pm.main_pid()) is not None:
         os.kill(pid, signal.SIGKILL)
     for cg in reversed(pm.cgroups):
-        _remove_cgroup(Path(cg), [])
+        remove_cgroup(Path(cg), [])
     shutil.rmtree(pm.runtime_dir, ignore_errors=True)
 
 
 def _start(pm: PrivateManager, deadline: float) -> PrivateManager:
-    binary = _libexec("systemd", "the user manager")
+    binary = libexec("systemd", "the user manager")
     user = pwd.getpwuid(pm.uid)
     env = base_env() | pm.env() | {"HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name}
     # Not the user's own unit directories: the units they enable (a clawunits notifier over their real state)

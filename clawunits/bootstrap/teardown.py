@@ -30,7 +30,7 @@ def teardown(booted: Booted, timeout: float = 15.0) -> list[str]:
     if booted.journald:
         done.append(f"journald (pid {booted.journald.pid}): {stop(booted.journald, timeout)}")
     for cg in reversed(booted.cgroups):
-        _remove_cgroup(Path(cg), done)
+        remove_cgroup(Path(cg), done)
     for tree in reversed(booted.trees):
         if Path(tree).exists():
             shutil.rmtree(tree, ignore_errors=True)
@@ -40,7 +40,7 @@ def teardown(booted: Booted, timeout: float = 15.0) -> list[str]:
     return done
 
 
-def _remove_cgroup(top: Path, done: list[str]) -> None:
+def remove_cgroup(top: Path, done: list[str]) -> None:
     """rmdir a cgroup bottom-up; children the manager left behind are ours too. Busy ones are kept."""
     if not top.exists():
         return
