@@ -33,7 +33,7 @@ from clawunits.notifier.outbox import Item, Outbox
 from clawunits.state.models import SessionRecord, Status
 from clawunits.state.naming import new_id, unit_name
 from clawunits.state.store import Store
-from clawunits.testing.scripted_api import ASK_TEXT, long_text
+from clawunits.testing.directives import ASK_TEXT, long_text
 
 
 def send(target: str, text: str, channel: str = "telegram", account: str | None = None) -> list[str]:

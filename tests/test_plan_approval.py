@@ -16,7 +16,7 @@ from conftest import Claw, of, wait_until
 from notifier_harness import Recording, configure, running_notifier
 
 from clawunits.systemd import journal
-from clawunits.testing.scripted_api import long_text
+from clawunits.testing.directives import long_text
 
 
 def _setup(claw: Claw, **options: Any) -> Recording:

@@ -31,7 +31,7 @@ from clawunits.bootstrap.private import (
     start_private_manager,
 )
 from clawunits.systemd.journal import syslog_identifier
-from clawunits.testing.scripted_api import ASK_TEXT
+from clawunits.testing.directives import ASK_TEXT
 
 # Forces the private user manager where the bootstrap's own could be restarted: the code path of a host where
 # systemd is PID 1 (its manager belongs to logind), run on a host without it.

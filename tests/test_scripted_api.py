@@ -25,14 +25,9 @@ from claude_agent_sdk import (
     UserMessage,
 )
 
-from clawunits.testing.scripted_api import (
-    ASK_TEXT,
-    ScriptedAPI,
-    check_loopback,
-    find_directives,
-    long_text,
-    plan_for,
-)
+from clawunits.testing.conversation import plan_for
+from clawunits.testing.directives import ASK_TEXT, find_directives, long_text
+from clawunits.testing.scripted_api import ScriptedAPI, check_loopback
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_CLAUDE = Path(__file__).resolve().parent / "fake_claude.py"
