@@ -132,7 +132,6 @@ def respond(
         "interrupted": res.interrupted,
         "autoResponds": r.auto_responds,
         "message": text,
-        "skipped": skipped(ctx),
     }
     emit(as_json, data, text)
 
