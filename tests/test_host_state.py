@@ -209,7 +209,9 @@ def test_a_running_session_outlives_a_full_state_and_finishes(claw: Claw, small_
     assert ended["status"] == "completed" and ended["endCause"] == "idle-timeout", ended
     assert ended["costUsd"] > 0 and ended["claudeSessionId"]
     # Its records went on: no seq gap, the second turn and the exit are there.
-    journal = claw.journal(s["unit"])
+    journal = wait_until(
+        lambda: (j := claw.journal(s["unit"])) and j[-1]["type"] == "exit" and j, timeout=30, what="the exit record"
+    )
     assert [r["seq"] for r in journal] == list(range(journal[0]["seq"], journal[0]["seq"] + len(journal)))
     types = [r["type"] for r in journal]
     assert types.count("turn_end") == 2 and types[-1] == "exit", types
