@@ -129,8 +129,9 @@ def test_launch_respond_and_kill_fail_with_one_line_and_leave_nothing_behind(
     s = waiting_session(claw, "target")
     take = f"take A {uuid.uuid4().hex[:8]}"  # (the scripted API is shared by every test)
     units = session_units(claw)
-    before = small_state.snapshot()
     small_state.break_it(how)
+    # Taken once nothing can be written any more (the runner may still be saving the end of its turn before).
+    before = small_state.snapshot()
     why = "no space left on device" if how == "full" else "read-only file system"
     hint = "(hint: free space on the file system of" if how == "full" else "is on a read-only file system"
 
