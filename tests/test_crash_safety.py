@@ -137,9 +137,9 @@ def test_sigkill_of_clawunits_mid_write_leaves_no_corrupt_state(claw: Claw) -> N
     # The kills really landed mid-write: inside the atomic write of the message and of the record, between
     # the message's staging and its move into the queue, and they left partial files behind.
     assert len(kills) >= 20, kills
-    assert any("write in write_atomically < post" in k for k in kills), kills
+    assert any("write in write_atomically < stage" in k for k in kills), kills
     assert any("write in write_atomically < save" in k for k in kills), kills
-    assert any("rename in post" in k for k in kills), kills
+    assert any("rename in enqueue" in k for k in kills), kills
     leftovers = _state_is_sound(claw)
     assert any(p.name.endswith(".tmp") for p in leftovers), leftovers
     assert any(p.parent.name == "tmp" and p.suffix == ".json" for p in leftovers), leftovers

@@ -82,6 +82,7 @@ def test_gc_archives_old_sessions_resets_their_units_and_deletes_beyond_the_limi
         "worktreesRemoved": [],
         "worktreesKept": {},
         "tempFilesRemoved": [],
+        "skipped": [],
         "display": "archived 0 session(s), reset 0 unit(s), deleted 0 session(s), removed 0 worktree(s)",
     }
     assert claw.json("gc") == idle  # idempotent

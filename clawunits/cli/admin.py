@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from clawunits.cli.common import emit, get_service, json_option
+from clawunits.cli.common import emit, get_service, json_option, skipped
 
 
 @click.command()
@@ -44,7 +44,7 @@ def gc(ctx: click.Context, as_json: bool) -> None:
         f"deleted {len(report.deleted)} session(s), removed {len(report.worktrees_removed)} worktree(s)"
     )
     text += "".join(f"\nkept the worktree of {sid}: {why}" for sid, why in report.worktrees_kept.items())
-    emit(as_json, report.to_json(), text)
+    emit(as_json, {**report.to_json(), "skipped": skipped(ctx)}, text)
 
 
 @click.command()

@@ -32,6 +32,12 @@ def emit(as_json: bool, data: Any, text: str) -> None:
         click.echo(text)
 
 
+def skipped(ctx: click.Context) -> list[dict[str, str]]:
+    """The damaged session files the command skipped (``skipped`` in its JSON; each also warned about on
+    stderr, one line naming the file)."""
+    return get_service(ctx).store.skipped_json()
+
+
 def get_service(ctx: click.Context) -> Service:
     from clawunits.service.api import Service
 

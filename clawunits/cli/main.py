@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from clawunits.cli import admin, sessions, viewing
+
+if TYPE_CHECKING:
+    from clawunits.errors import StoreError
 
 INTERNAL_ERROR = 70
 
@@ -61,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:
+        host = _host_error(e) if isinstance(e, OSError) else None
+        if host is not None:
+            _fail(f"{host.message} (hint: {host.hint})", host.exit_code, "--json" in args, host.to_json())
         if os.environ.get("CLAWUNITS_DEBUG"):
             raise
         _fail(
@@ -70,6 +76,19 @@ def main(argv: list[str] | None = None) -> None:
             {"error": str(e), "code": "internal"},
         )
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _host_error(e: OSError) -> StoreError | None:
+    """A write that no operation turned into a clawunits error, on a full or read-only file system: still one
+    line with the fix (exit 7, ``store``), not an internal error."""
+    from pathlib import Path
+
+    from clawunits.state.config import state_dir
+    from clawunits.state.store import NO_SPACE, READ_ONLY, write_error
+
+    if e.errno not in NO_SPACE | READ_ONLY:
+        return None
+    return write_error("to", Path(e.filename) if e.filename else state_dir(), e, state_dir())
 
 
 def _fail(message: str, code: int, as_json: bool, data: dict[str, Any]) -> None:

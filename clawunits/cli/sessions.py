@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from clawunits.cli.common import agent_option, emit, get_service, json_option, reader, surface_option
+from clawunits.cli.common import agent_option, emit, get_service, json_option, reader, skipped, surface_option
 from clawunits.cli.launch_options import launch_options, launch_request
 
 
@@ -189,6 +189,7 @@ def recover(
         "dryRun": report.dry_run,
         "disabled": report.disabled,
         "message": text,
+        "skipped": skipped(ctx),
     }
     emit(as_json, data, text)
     if report.errors:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from clawunits.cli.common import agent_option, emit, get_service, json_option, reader, surface_option
+from clawunits.cli.common import agent_option, emit, get_service, json_option, reader, skipped, surface_option
 
 
 @click.command()
@@ -30,7 +30,7 @@ def sessions(
     records = get_service(ctx).sessions(status, include_archived=include_archived, agent=agent, channel=channel)
     emit(
         as_json,
-        {"sessions": [r.to_json() for r in records], "count": len(records)},
+        {"sessions": [r.to_json() for r in records], "count": len(records), "skipped": skipped(ctx)},
         render.session_list(records),
     )
 
@@ -152,7 +152,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 
     data = get_service(ctx).stats()
     text = render.stats(data)
-    emit(as_json, data, text)
+    emit(as_json, {**data, "skipped": skipped(ctx)}, text)
 
 
 @click.command()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from clawunits import records as R
+from clawunits.errors import NotFound
 from clawunits.notifier import messages
 from clawunits.notifier.channels import route
 from clawunits.notifier.deliver import Wakes
@@ -45,6 +46,7 @@ class Decider:
         self.enqueue = enqueue
         self.since = since  # the notifier's first start: ends before it are not reported
         self.last_question: dict[str, bool] = {}
+        self.damaged: set[str] = set()  # sessions whose damaged record file was already named in the log
         # The journal cursor before the record being handled (where a restart would read it again).
         self.before: str | None = None
 
@@ -54,7 +56,12 @@ class Decider:
             return
         try:
             session = self.store.load(sid)
-        except Exception:  # noqa: BLE001 - a record of a session gone from the store: nothing to say
+        except NotFound:  # a record of a session gone from the store: nothing to say
+            return
+        except Exception as e:  # noqa: BLE001 - a damaged file: named once, then its records are skipped
+            if sid not in self.damaged:
+                self.damaged.add(sid)
+                log.warning("skipping the records of session %s: %s", sid, getattr(e, "message", e))
             return
         self.before = before
         handler(session, rec)

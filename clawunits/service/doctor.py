@@ -40,6 +40,7 @@ def run_checks(env: dict[str, str] | None = None) -> list[Check]:
         _journald,
         _linger,
         _state_dir,
+        _session_files,
         lambda: config,
         lambda: _claude_cli(settings),
         lambda: _credentials(env),
@@ -116,6 +117,24 @@ def _state_dir() -> Check:
     if mode & 0o077:
         return Check("state", WARN, f"{root} is mode {mode:o}, readable by others", f"chmod 700 {root}")
     return Check("state", OK, f"{root} (mode 700)")
+
+
+def _session_files() -> Check:
+    """Damaged session files (torn, garbage, a wrong type, an unknown status): every command skips them."""
+    from clawunits.state.store import Store
+
+    store = Store(state_dir())
+    count = len(store.all())
+    if not store.skipped:
+        return Check("session files", OK, f"{count} session record(s), all readable")
+    listed = "; ".join(f"{path} ({why})" for path, why in store.skipped.items())
+    moves = " && ".join(f"mv {path} {path}.damaged" for path in store.skipped)
+    return Check(
+        "session files",
+        WARN,
+        f"{len(store.skipped)} damaged session file(s), skipped by every command: {listed}",
+        f"move them out of the way ({moves}) or delete them",
+    )
 
 
 def _claude_cli(settings: Settings | None) -> Check:

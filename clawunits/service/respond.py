@@ -6,7 +6,7 @@ import contextlib
 import signal
 
 from clawunits import plans
-from clawunits.errors import InvalidInput, LimitReached, StateError, SystemdError
+from clawunits.errors import InvalidInput, LimitReached, StateError, StoreError, SystemdError
 from clawunits.records import utc_now_iso
 from clawunits.service import sessions
 from clawunits.service.checks import check_message
@@ -54,14 +54,28 @@ def respond(
                 f"answer for session {record.name}. Then call claude_respond with their answer and set "
                 "userInitiated: true to reset the counter."
             )
-        posted = inbox_for(ctx.store.root, record.id).post(text, interrupt=interrupt, user_initiated=user_initiated)
+        inbox = inbox_for(ctx.store.root, record.id)
+        # Staged first, queued last: when the state is full or read-only, respond fails having queued nothing
+        # (the runner never sees a message whose record update failed).
+        staged = inbox.stage(text, interrupt=interrupt, user_initiated=user_initiated)
         count = 0 if user_initiated else current.auto_responds + 1
         # The runner is about to work on it: report it running now, not the state of the last turn.
         if current.waiting_for and current.waiting_for.answered_in_turn:
             updated = current.with_changes(auto_responds=count, last_activity_at=utc_now_iso())
         else:
             updated = current.turn_started().with_changes(auto_responds=count)
-        ctx.store.save(updated)
+        try:
+            ctx.store.save(updated)
+        except BaseException:
+            inbox.discard(staged)
+            raise
+        try:
+            inbox.enqueue(staged)
+        except StoreError:
+            with contextlib.suppress(StoreError):
+                ctx.store.save(current)
+            raise
+        posted = staged.message
     _wake(ctx, record)
     # An interrupt stops a turn in progress; an answer to a permission request or a message to an idle
     # session has nothing to interrupt.

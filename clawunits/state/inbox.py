@@ -25,7 +25,7 @@ from pathlib import Path
 
 from clawunits.records import utc_now_iso
 from clawunits.state.naming import new_id
-from clawunits.state.store import ensure_private_dir, write_atomically
+from clawunits.state.store import ensure_private_dir, write_atomically, write_error
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,37 @@ class Inbox:
 
     def post(self, text: str, *, interrupt: bool = False, user_initiated: bool = False) -> Message:
         """Write a message into the queue atomically and return it."""
-        self._ensure()
+        staged = self.stage(text, interrupt=interrupt, user_initiated=user_initiated)
+        self.enqueue(staged)
+        return staged.message
+
+    def stage(self, text: str, *, interrupt: bool = False, user_initiated: bool = False) -> Entry:
+        """Write a message into tmp/ (never read): the one step that needs space. Then :meth:`enqueue` or
+        :meth:`discard` it. Raises :class:`StoreError` when it cannot be written (full or read-only state)."""
         now = time.time_ns()
         msg = Message(
             id=new_id(), text=text, interrupt=interrupt, user_initiated=user_initiated, ts=utc_now_iso(), posted_ns=now
         )
-        name = f"{now:020d}-{msg.id}.json"
-        staged = self.tmp / name
-        write_atomically(staged, json.dumps(asdict(msg)).encode())
-        os.rename(staged, self.queue / name)
-        return msg
+        staged = self.tmp / f"{now:020d}-{msg.id}.json"
+        try:
+            self._ensure()
+            write_atomically(staged, json.dumps(asdict(msg)).encode())
+        except OSError as e:
+            raise write_error("the message", staged, e, self.root.parent.parent) from e
+        return Entry(staged, msg)
+
+    def enqueue(self, staged: Entry) -> None:
+        """Move a staged message into the queue (a rename: it needs no space)."""
+        try:
+            os.rename(staged.path, self.queue / staged.path.name)
+        except OSError as e:
+            self.discard(staged)
+            raise write_error("the message", self.queue / staged.path.name, e, self.root.parent.parent) from e
+
+    def discard(self, staged: Entry) -> None:
+        """Remove a staged message that will not be sent."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged.path)
 
     def pending(self) -> list[Entry]:
         """Queued messages, oldest first."""

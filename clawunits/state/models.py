@@ -340,7 +340,10 @@ class SessionRecord:
             values["end_cause"] = EndCause(values["end_cause"])
         if isinstance(values.get("worktree"), dict):
             known_wt = {f.name for f in fields(WorktreeInfo)}
-            values["worktree"] = WorktreeInfo(**{k: v for k, v in values["worktree"].items() if k in known_wt})
+            wt = {k: v for k, v in values["worktree"].items() if k in known_wt}
+            check_types(WorktreeInfo, wt)
+            values["worktree"] = WorktreeInfo(**wt)
+        check_types(cls, values)
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -389,6 +392,43 @@ class SessionRecord:
             "recoveredAt": self.recovered_at,
             "worktree": self.worktree.to_json() if self.worktree else None,
         }
+
+
+# Fields holding a timestamp: a damaged one would break every listing later (durations, sorting).
+TIMESTAMPS = ("created_at", "started_at", "completed_at", "last_activity_at", "interrupted_at", "recovered_at")
+
+
+def check_types(cls: type, values: dict[str, Any]) -> None:
+    """Refuse a stored value of the wrong type (a damaged or hand-edited file) with a ValueError naming the field,
+    so that the store skips the file instead of a listing crashing on it later."""
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        if not any(_is(kind, value) for kind in str(f.type).split(" | ")):
+            raise ValueError(f"field {f.name!r} must be {f.type}, not {type(value).__name__} {value!r:.40}")
+        if f.name in TIMESTAMPS and value is not None:
+            try:
+                parse_ts(value)
+            except ValueError:
+                raise ValueError(f"field {f.name!r} is not a timestamp: {value!r:.40}") from None
+
+
+def _is(kind: str, value: Any) -> bool:
+    """Does ``value`` fit the annotation ``kind`` (one member of a union, as the dataclass declares it)?"""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    checks = {
+        "None": value is None,
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "int": number and isinstance(value, int),
+        "float": number,
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "dict[str, str]": isinstance(value, dict) and all(isinstance(v, str) for v in value.values()),
+        "WorktreeInfo": isinstance(value, WorktreeInfo),
+    }
+    # The enums are converted (and so checked) before this.
+    return checks.get(kind, True)
 
 
 def parse_ts(ts: str) -> datetime:

@@ -10,6 +10,7 @@ Layout under the state directory (0700)::
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -89,6 +90,24 @@ def sweep_temp_files(root: Path, older_than_sec: float = STALE_TEMP_SEC) -> list
     return removed
 
 
+# The file system is full or read-only: the user has to act on the host, not on clawunits.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+READ_ONLY = frozenset({errno.EROFS})
+
+
+def write_error(what: str, path: Path, e: OSError, root: Path) -> StoreError:
+    """A write into the state directory failed: one line naming what and where, with the fix for full and
+    read-only file systems (``root``: the state directory, where space has to be freed)."""
+    why = (e.strerror or str(e)).lower()
+    if e.errno in NO_SPACE:
+        hint = f"free space on the file system of {root} (df -h {root}), then try again"
+    elif e.errno in READ_ONLY:
+        hint = f"{root} is on a read-only file system: remount it read-write, or set CLAWUNITS_STATE_DIR"
+    else:
+        hint = f"check {root}: it must be a writable directory of yours"
+    return StoreError(f"cannot write {what} {path}: {why}", hint=hint)
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) with mode 0700 and tighten it if it already exists."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -104,13 +123,17 @@ class Store:
         self.root = root
         self.sessions_dir = root / "sessions"
         self.locks_dir = root / "locks"
+        # The damaged record files the last all() skipped (path → why); each is warned about once per Store
+        # (the notifier lists sessions every few seconds).
+        self.skipped: dict[Path, str] = {}
+        self._warned: set[tuple[Path, str]] = set()
 
     def _ensure(self) -> None:
         try:
             for d in (self.root, self.sessions_dir, self.locks_dir):
                 ensure_private_dir(d)
         except OSError as e:
-            raise StoreError(f"cannot create state directory {self.root}: {e.strerror}") from e
+            raise write_error("the state directory", self.root, e, self.root) from e
 
     def path_of(self, session_id: str) -> Path:
         return self.sessions_dir / f"{session_id}.toml"
@@ -120,15 +143,18 @@ class Store:
     def load(self, session_id: str) -> SessionRecord:
         path = self.path_of(session_id)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-            return SessionRecord.from_toml(data)
+            return _record(path, tomllib.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise NotFound(f"unknown session {session_id!r}") from None
-        except (OSError, ValueError, TypeError) as e:
-            raise StoreError(f"session record {path} is unreadable: {e}") from e
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+            why = " ".join(str(e).split()) or type(e).__name__
+            raise StoreError(
+                f"session record {path} is unreadable: {why}", hint=f"move it out of {self.sessions_dir} or delete it"
+            ) from e
 
     def all(self) -> list[SessionRecord]:
-        """Every readable record, oldest first; an unreadable file is logged and skipped, never fatal.
+        """Every readable record, oldest first; a damaged file is skipped (in ``skipped``, and warned about
+        once on stderr), never fatal.
 
         Parsing TOML is most of the cost of listing many sessions, so parsed records are cached in
         ``records.cache.json``, each entry valid while its file's inode, size and mtime are unchanged (every
@@ -141,6 +167,7 @@ class Store:
         cache = self._read_cache()
         fresh: dict[str, Any] = {}
         records = []
+        self.skipped = {}
         for name in names:
             path = self.sessions_dir / name
             try:
@@ -148,16 +175,34 @@ class Store:
                 stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
                 hit = cache.get(name)
                 data = hit["r"] if hit and hit["k"] == stamp else tomllib.loads(path.read_text(encoding="utf-8"))
-                records.append(SessionRecord.from_toml(data))
+                records.append(_record(path, data))
                 fresh[name] = {"k": stamp, "r": data}
-            except (OSError, ValueError, TypeError, KeyError) as e:
-                import logging  # only here: the logging package costs every CLI call ~4 ms to import
-
-                logging.getLogger(__name__).warning("skipping unreadable session record %s: %s", path, e)
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+                self._skip(path, e)
         if fresh != cache:
             self._write_cache(fresh)
         records.sort(key=lambda r: r.created_at)
         return records
+
+    def _skip(self, path: Path, e: Exception) -> None:
+        """Note a damaged record file; warned about (one line naming it) the first time this Store sees it."""
+        why = " ".join(str(e).split()) or type(e).__name__
+        self.skipped[path] = why
+        if (path, why) in self._warned:
+            return
+        self._warned.add((path, why))
+        import logging  # only here: the logging package costs every CLI call ~4 ms to import
+
+        logging.getLogger(__name__).warning(
+            "clawunits: warning: skipping damaged session file %s: %s (fix: move it out of %s or delete it)",
+            path,
+            why,
+            self.sessions_dir,
+        )
+
+    def skipped_json(self) -> list[dict[str, str]]:
+        """The damaged files all() skipped, for ``--json`` output (``skipped``)."""
+        return [{"file": str(p), "error": why} for p, why in self.skipped.items()]
 
     def _read_cache(self) -> dict[str, Any]:
         try:
@@ -197,10 +242,11 @@ class Store:
 
     def save(self, record: SessionRecord) -> None:
         self._ensure()
+        path = self.path_of(record.id)
         try:
-            write_atomically(self.path_of(record.id), tomli_w.dumps(record.to_toml()).encode())
+            write_atomically(path, tomli_w.dumps(record.to_toml()).encode())
         except OSError as e:
-            raise StoreError(f"cannot write session record {record.id}: {e.strerror}") from e
+            raise write_error("the session record", path, e, self.root) from e
 
     def update(self, session_id: str, change: Callable[[SessionRecord], SessionRecord | None]) -> SessionRecord:
         """Read, change and write one record under its lock; ``change`` returning None writes nothing."""
@@ -216,12 +262,27 @@ class Store:
     def lock(self, name: str) -> Iterator[None]:
         """An exclusive advisory lock shared by every process using this state directory."""
         self._ensure()
-        fd = os.open(self.locks_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        path = self.locks_dir / f"{name}.lock"
+        try:
+            # Read-only is enough for flock, and an existing lock file opens so on a read-only file system
+            # too: the write that follows fails with the clearer message.
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise write_error("the lock file", path, e, self.root) from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
+
+
+def _record(path: Path, data: dict[str, Any]) -> SessionRecord:
+    """The record a file holds; ValueError (or TypeError) when it is damaged."""
+    record = SessionRecord.from_toml(data)
+    if record.id != path.stem:
+        # A torn or copied file can parse and name another session, which has a file of its own.
+        raise ValueError(f"it names session {record.id!r}, not {path.stem!r}")
+    return record
 
 
 def _looks_like_id(ref: str) -> bool:
