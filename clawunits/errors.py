@@ -86,6 +86,17 @@ class StoreError(ClawunitsError):
     code = "store"
 
 
+class NewerFormat(ClawunitsError):
+    """A session file or record stream was written by a newer clawunits than this one reads."""
+
+    exit_code = 11
+    code = "newer-format"
+
+    def __init__(self, what: str, found: str, reads: str) -> None:
+        message = f"{what} was written by a newer clawunits: {found}, this one reads {reads}"
+        super().__init__(message, hint="upgrade clawunits")
+
+
 class GitError(ClawunitsError):
     """git is missing or failed on a repository clawunits manages a worktree in."""
 

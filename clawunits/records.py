@@ -17,6 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from clawunits.errors import NewerFormat
+
+# The format version of the stream, carried as ``v`` by ``started`` and ``recovered`` (a runner's first records
+# about its session), so every runner's stream says it once. Raised only for a change an older reader would
+# misread: new record types and new fields are not one (readers ignore what they do not know). No ``v``: 1.
+STREAM_VERSION = 1
+VERSION_KEY = "v"
+
 MAX_LINE = 32 * 1024
 # A slice is JSON-escaped again inside its part record; worst case every char doubles, so stay under half.
 PART_CHARS = 15_000
@@ -260,13 +268,29 @@ class GapDetector:
         )
 
 
-def assemble(lines: Iterable[tuple[str, str | None]], last_seq: int | None = None) -> Iterator[Record]:
-    """Turn raw ``(line, cursor)`` pairs into whole records, with ``gap`` records where seq jumps."""
+def is_newer(rec: Record) -> bool:
+    """Was ``rec`` written in a newer stream format than this reader's (a runner of a newer clawunits)?"""
+    v = rec.get(VERSION_KEY)
+    return isinstance(v, int) and v > STREAM_VERSION
+
+
+def check_version(rec: Record, source: str) -> None:
+    """Refuse a record of a newer stream format with one clear error, rather than misread what follows it."""
+    if is_newer(rec):
+        raise NewerFormat(source, f"record stream v{rec.get(VERSION_KEY)}", f"v{STREAM_VERSION}")
+
+
+def assemble(
+    lines: Iterable[tuple[str, str | None]], last_seq: int | None = None, source: str = "this session"
+) -> Iterator[Record]:
+    """Turn raw ``(line, cursor)`` pairs into whole records, with ``gap`` records where seq jumps; a stream of a
+    newer format raises :class:`~clawunits.errors.NewerFormat` naming ``source``."""
     joiner, gaps = Joiner(), GapDetector(last_seq)
     for line, cursor in lines:
         rec = joiner.feed(parse_line(line, cursor))
         if rec is None:
             continue
+        check_version(rec, source)
         gap = gaps.check(rec)
         if gap is not None:
             yield gap

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from clawunits.records import EXIT, GapDetector, Joiner, Record, parse_line
+from clawunits.records import EXIT, STREAM_VERSION, VERSION_KEY, GapDetector, Joiner, Record, is_newer, parse_line
 from clawunits.state.naming import ID_ALPHABET, ID_LENGTH, UNIT_PREFIX
 from clawunits.systemd import journal
 
@@ -29,6 +29,8 @@ class Follower:
         self.since = since
         self.on_record = on_record
         self.streams: dict[str, tuple[Joiner, GapDetector]] = {}
+        # Runner streams of a newer format than this notifier reads: their records are not handled (see _newer).
+        self.newer: set[str] = set()
 
     async def run(self) -> None:
         """Follow the journal for the daemon's life: should ``journalctl`` end (killed, out of memory, a bad
@@ -47,7 +49,7 @@ class Follower:
         if session_id is not None:
             joiner, gaps = self.streams.setdefault(entry.identifier, (Joiner(), GapDetector()))
             rec = joiner.feed(parse_line(entry.message, entry.cursor))
-            if rec is not None:
+            if rec is not None and not self._newer(entry.identifier, session_id, rec):
                 gap = gaps.check(rec)
                 if gap is not None:
                     log.warning("session %s: %s record(s) lost in the journal", session_id, gap.get("missing"))
@@ -60,6 +62,29 @@ class Follower:
                     self.streams.pop(entry.identifier, None)  # this runner writes no more
         if entry.cursor:
             self.cursor, self.cursor_dirty = entry.cursor, True
+
+    def _newer(self, ident: str, session_id: str, rec: Record) -> bool:
+        """Is ``rec`` part of a runner stream of a newer format than this notifier reads? Such a stream is not
+        handled (misread, it could send wrong notifications) and is reported in one log line; it ends with its
+        runner's ``exit``, or at a record of a format this notifier reads (a runner of this version)."""
+        if is_newer(rec):
+            if ident not in self.newer:
+                self.newer.add(ident)
+                log.warning(
+                    "session %s was written by a newer clawunits: record stream v%s, this one reads v%s "
+                    "(hint: upgrade clawunits); its notifications are not sent until then",
+                    session_id, rec.get(VERSION_KEY), STREAM_VERSION,
+                )  # fmt: skip
+            return True
+        if ident not in self.newer:
+            return False
+        if VERSION_KEY in rec.data:
+            self.newer.discard(ident)
+            return False
+        if rec.type == EXIT:
+            self.newer.discard(ident)
+            self.streams.pop(ident, None)
+        return True
 
 
 def session_of(ident: str) -> str | None:

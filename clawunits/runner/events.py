@@ -93,6 +93,7 @@ class Events:
         live.claude_session_id = sid
         live.out.emit(
             R.STARTED,
+            v=R.STREAM_VERSION,
             claudeSessionId=sid,
             model=data.get("model"),
             cwd=data.get("cwd"),

@@ -82,6 +82,7 @@ class Runner:
         r = self.live.record
         self.live.out.emit(
             R.RECOVERED,
+            v=R.STREAM_VERSION,
             recoveries=r.recoveries,
             interruptedAt=r.interrupted_at,
             claudeSessionId=r.claude_session_id,

@@ -125,6 +125,10 @@ def _session_files() -> Check:
 
     store = Store(state_dir())
     count = len(store.all())
+    if store.newer and not store.skipped:
+        listed = "; ".join(f"{path} ({why})" for path, why in store.newer.items())
+        found = f"{len(store.newer)} session file(s) of a newer clawunits, skipped: {listed}"
+        return Check("session files", WARN, found, "upgrade clawunits")
     if not store.skipped:
         return Check("session files", OK, f"{count} session record(s), all readable")
     listed = "; ".join(f"{path} ({why})" for path, why in store.skipped.items())

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from clawunits.errors import NewerFormat
 from clawunits.records import utc_now_iso
 from clawunits.systemd.limits import UNLIMITED, Limits, format_duration, format_size
 
@@ -76,6 +77,8 @@ class EndCause(StrEnum):
 KILLED_REASON = "killed by clawunits kill"
 VANISHED_REASON = "interrupted: the user manager went down while it ran (crash or power cut)"
 
+# The session file's format version (``schema``). Raised only for a change an older clawunits would misread or,
+# saving the record again, lose (it keeps only the fields it knows); a file without it is schema 1.
 SCHEMA_VERSION = 1
 
 
@@ -331,8 +334,13 @@ class SessionRecord:
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> SessionRecord:
+        """The record of a stored file; one of a newer schema raises NewerFormat (never read, never rewritten)."""
+        schema = data.get("schema", 1)
+        if isinstance(schema, int) and schema > SCHEMA_VERSION:
+            raise NewerFormat(f"session {data.get('id', '?')}", f"schema {schema}", str(SCHEMA_VERSION))
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        values["schema"] = SCHEMA_VERSION  # an older file is read as this schema and written back as one
         values["status"] = Status(values.get("status", Status.STARTING))
         if values.get("waiting_for") is not None:
             values["waiting_for"] = WaitingFor(values["waiting_for"])

@@ -22,7 +22,7 @@ from typing import Any
 
 import tomli_w
 
-from clawunits.errors import Ambiguous, NotFound, StoreError
+from clawunits.errors import Ambiguous, NewerFormat, NotFound, StoreError
 from clawunits.state.models import SessionRecord
 from clawunits.state.naming import ID_ALPHABET
 
@@ -126,6 +126,8 @@ class Store:
         # The damaged record files the last all() skipped (path → why); each is warned about once per Store
         # (the notifier lists sessions every few seconds).
         self.skipped: dict[Path, str] = {}
+        # Record files of a newer schema than this clawunits reads (path → why): skipped, never written.
+        self.newer: dict[Path, str] = {}
         self._warned: set[tuple[Path, str]] = set()
 
     def _ensure(self) -> None:
@@ -167,7 +169,7 @@ class Store:
         cache = self._read_cache()
         fresh: dict[str, Any] = {}
         records = []
-        self.skipped = {}
+        self.skipped, self.newer = {}, {}
         for name in names:
             path = self.sessions_dir / name
             try:
@@ -177,6 +179,8 @@ class Store:
                 data = hit["r"] if hit and hit["k"] == stamp else tomllib.loads(path.read_text(encoding="utf-8"))
                 records.append(_record(path, data))
                 fresh[name] = {"k": stamp, "r": data}
+            except NewerFormat as e:
+                self._skip(path, e, fix=e.hint or "upgrade clawunits", damaged=False)
             except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
                 self._skip(path, e)
         if fresh != cache:
@@ -184,20 +188,22 @@ class Store:
         records.sort(key=lambda r: r.created_at)
         return records
 
-    def _skip(self, path: Path, e: Exception) -> None:
-        """Note a damaged record file; warned about (one line naming it) the first time this Store sees it."""
+    def _skip(self, path: Path, e: Exception, fix: str = "", damaged: bool = True) -> None:
+        """Note a record file skipped: damaged, or (``damaged`` False) of a newer schema, kept in ``newer``;
+        warned about (one line naming it) the first time this Store sees it."""
         why = " ".join(str(e).split()) or type(e).__name__
-        self.skipped[path] = why
+        (self.skipped if damaged else self.newer)[path] = why
         if (path, why) in self._warned:
             return
         self._warned.add((path, why))
         import logging  # only here: the logging package costs every CLI call ~4 ms to import
 
         logging.getLogger(__name__).warning(
-            "clawunits: warning: skipping damaged session file %s: %s (fix: move it out of %s or delete it)",
+            "clawunits: warning: skipping %ssession file %s: %s (fix: %s)",
+            "damaged " if damaged else "",
             path,
             why,
-            self.sessions_dir,
+            fix or f"move it out of {self.sessions_dir} or delete it",
         )
 
     def skipped_json(self) -> list[dict[str, str]]:

@@ -50,6 +50,11 @@ def _status(e: CommandError) -> str:
     return f"exit {e.returncode}" if e.returncode is not None else e.message
 
 
+def _source(unit: str) -> str:
+    """How an error names the session of ``unit`` (``clawunits-<name>-<id>.service``): by its id."""
+    return f"session {syslog_identifier(unit).rsplit('-', 1)[-1]}"
+
+
 def message(entry: dict[str, object]) -> str:
     """An entry's MESSAGE as text."""
     msg = entry.get("MESSAGE", "")
@@ -80,7 +85,7 @@ def read_tail(unit: str, lines: int) -> Batch:
     of the last line (to continue after it)."""
     out = _run([*_base(unit), "-o", "json", "--output-fields=MESSAGE", "-n", str(max(1, lines))])
     pairs = list(_json_lines(out.splitlines()))
-    return Batch(records=list(assemble(pairs)), cursor=pairs[-1][1] if pairs else None)
+    return Batch(records=list(assemble(pairs, source=_source(unit))), cursor=pairs[-1][1] if pairs else None)
 
 
 def read_after(unit: str, cursor: str | None = None) -> Batch:
@@ -89,7 +94,7 @@ def read_after(unit: str, cursor: str | None = None) -> Batch:
     if cursor:
         argv.append(f"--after-cursor={cursor}")
     pairs = list(_json_lines(_run(argv).splitlines()))
-    records = list(assemble(pairs))
+    records = list(assemble(pairs, source=_source(unit)))
     return Batch(records=records, cursor=_resume_cursor(pairs, cursor))
 
 
@@ -114,7 +119,7 @@ def follow(unit: str, cursor: str | None = None) -> Iterator[Record]:
     argv += [f"--after-cursor={cursor}"] if cursor else ["--lines=all"]
     try:
         with proc.stream(argv) as out:
-            yield from assemble(_json_lines(out))
+            yield from assemble(_json_lines(out), source=_source(unit))
     except CommandNotFound as e:
         raise JournalError("journalctl not found") from e
 
