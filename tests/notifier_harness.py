@@ -35,7 +35,6 @@ from clawunits.state.store import Store
 from clawunits.systemd.journal import read_tail, syslog_identifier
 
 STANDIN = REPO / "tests" / "openclaw_standin.py"
-VENV_BIN = str(Path(sys.executable).parent)
 
 
 # -- the recording stand-in ----------------------------------------------------------------------------
@@ -139,6 +138,8 @@ class NotifierUnit:
     tag: str = field(default_factory=lambda: secrets.token_hex(4))
     starts: int = 0
     unit: str = ""
+    # The interpreter of the clawunits installation it runs (another venv's for the upgrade test).
+    python: str = sys.executable
 
     @property
     def ident(self) -> str:
@@ -154,7 +155,7 @@ class NotifierUnit:
         self.unit = f"{self.ident}-{self.starts}.service"
         self._cgroup = ""
         env = {
-            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PATH": f"{Path(self.python).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "CLAWUNITS_STATE_DIR": str(self.claw.state_dir),
             "CLAWUNITS_CONFIG": str(self.claw.config_path),
             "OPENCLAW_RECORD": str(self.recording.path),
@@ -164,7 +165,7 @@ class NotifierUnit:
             "systemd-run", "--user", "--quiet", "--collect", f"--unit={self.unit}",
             f"--property=SyslogIdentifier={self.ident}", "--property=Type=exec",
             *[f"--setenv={k}={v}" for k, v in env.items()],
-            sys.executable, "-m", "clawunits", "notifier",
+            self.python, "-m", "clawunits", "notifier",
         ]  # fmt: skip
         subprocess.run(argv, env=self.claw.env, check=True, capture_output=True, timeout=60)
         # The first start fixes where in the journal it begins; sessions launched after that are covered.
