@@ -145,6 +145,7 @@ def test_an_upgrade_while_sessions_run_harms_none_and_notifies_each_event_once(
         # and the turn it starts ends with a question again; the restarted notifier must deliver both, once.
         cu.run("respond", "asks", "[[text: B it is. Which colour?]] take B")
         wait_until(lambda: _asked(claw, asks["unit"], 2), timeout=60, what="the answered turn to end")
+        time.sleep(2)  # a notifier that started from "now" (second resolution) would not see those records
         notifier.start()
 
         # The session mid-turn went on in the same runner process, and finishes its turn.
