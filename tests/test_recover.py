@@ -324,7 +324,7 @@ def test_sessions_interrupted_by_a_manager_restart_are_resumed_as_themselves(
         assert session(claw, "finisher")["status"] == "completed" and session(claw, "finisher")["recoveries"] == 0
         # By hand, afterwards: nothing left to recover.
         assert claw.json("recover") == {"sessions": [], "count": 0, "dryRun": False, "disabled": None,
-                                        "message": "No interrupted sessions to recover.",
+                                        "message": "No interrupted sessions to recover.", "skipped": [],
                                         "display": "No interrupted sessions to recover."}  # fmt: skip
 
         # The worker's turn went on in its Claude session: "continue", with everything before it.
