@@ -15,7 +15,8 @@ from conftest import Claw, fails, session_files, wait_until
 from notifier_harness import Emitter, configure, running_notifier
 
 from clawunits.records import STREAM_VERSION
-from clawunits.state.models import SCHEMA_VERSION, SessionRecord
+from clawunits.state.models import SCHEMA_VERSION
+from clawunits.state.session_file import from_toml, to_toml
 from clawunits.state.store import Store
 
 NEWER = SCHEMA_VERSION + 1
@@ -58,7 +59,7 @@ def test_a_session_file_without_schema_reads_as_schema_1_and_is_written_back_wit
     assert [s["id"] for s in claw.json("sessions", "--all")["sessions"]] == [old.id]
     store.update(old.id, lambda r: r.with_changes(reason="touched"))
     assert tomllib.loads(store.path_of(old.id).read_text())["schema"] == SCHEMA_VERSION
-    assert SessionRecord.from_toml({**old.to_toml(), "schema": 1}).schema == SCHEMA_VERSION
+    assert from_toml({**to_toml(old), "schema": 1}).schema == SCHEMA_VERSION
 
 
 def test_a_newer_record_stream_is_refused_by_output_and_not_misread_by_the_notifier(claw: Claw) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import tomli_w
 
 from clawunits.errors import Ambiguous, NewerFormat, NotFound, StoreError
+from clawunits.state import session_file
 from clawunits.state.models import SessionRecord
 from clawunits.state.naming import ID_ALPHABET
 
@@ -250,7 +251,7 @@ class Store:
         self._ensure()
         path = self.path_of(record.id)
         try:
-            write_atomically(path, tomli_w.dumps(record.to_toml()).encode())
+            write_atomically(path, tomli_w.dumps(session_file.to_toml(record)).encode())
         except OSError as e:
             raise write_error("the session record", path, e, self.root) from e
 
@@ -284,7 +285,7 @@ class Store:
 
 def _record(path: Path, data: dict[str, Any]) -> SessionRecord:
     """The record a file holds; ValueError (or TypeError) when it is damaged."""
-    record = SessionRecord.from_toml(data)
+    record = session_file.from_toml(data)
     if record.id != path.stem:
         # A torn or copied file can parse and name another session, which has a file of its own.
         raise ValueError(f"it names session {record.id!r}, not {path.stem!r}")
