@@ -110,13 +110,15 @@ class Claw:
     workdir: Path
     api: ScriptedAPI
     launched: list[str] = field(default_factory=list)
+    # How to run the CLI: the package install.sh installed (another installation's script, in test_upgrade).
+    cli: list[str] = field(default_factory=lambda: [sys.executable, "-m", "clawunits"])
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 60, stdin_text: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run the real ``clawunits`` CLI in a subprocess."""
         proc = subprocess.run(
-            [sys.executable, "-m", "clawunits", *args],
+            [*self.cli, *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -137,6 +139,10 @@ class Claw:
 
     def wait(self, ref: str, timeout: float = 90) -> dict[str, Any]:
         return self.json("wait", ref, "--timeout", str(timeout))
+
+    def session(self, ref: str) -> dict[str, Any]:
+        """A session's JSON by name or id, archived ones included."""
+        return next(s for s in self.json("sessions", "--all")["sessions"] if ref in (s["id"], s["name"]))
 
     def journal(self, unit: str) -> list[dict[str, Any]]:
         """The unit's records as journalctl shows them to a person (``-o cat``)."""

@@ -14,9 +14,8 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import REPO, Claw, of, systemctl, unit_property, wait_until
@@ -79,39 +78,11 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Installation:
     return inst
 
 
-@dataclass
-class VenvClaw:
-    """The test's installation (state, config, environment) driven by another venv's ``clawunits`` script,
-    the way a user and the plugin run it after install.sh."""
-
-    claw: Claw
-    bin: Path
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(self.bin / "clawunits"), *args], env=self.claw.env, capture_output=True, text=True,
-            timeout=60, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        if check and proc.returncode != 0:
-            raise AssertionError(f"clawunits {' '.join(args)} exited {proc.returncode}: {proc.stderr}{proc.stdout}")
-        return proc
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "--json").stdout)
-
-    def launch(self, prompt: str, *args: str) -> dict[str, Any]:
-        data = self.json("launch", prompt, "--workdir", str(self.claw.workdir), *args)
-        self.claw.launched.append(data["unit"])  # stopped at the end of the test, whatever happened
-        return data
-
-    def session(self, ref: str) -> dict[str, Any]:
-        return next(s for s in self.json("sessions", "--all")["sessions"] if ref in (s["id"], s["name"]))
-
-    def version(self) -> str:
-        return self.run("--version").stdout.split()[-1]
+def _version(claw: Claw) -> str:
+    return claw.run("--version").stdout.split()[-1]
 
 
-def _waiting(cu: VenvClaw, ref: str, for_: str) -> bool:
+def _waiting(cu: Claw, ref: str, for_: str) -> bool:
     return cu.session(ref)["waitingFor"] == for_
 
 
@@ -124,8 +95,9 @@ def test_an_upgrade_while_sessions_run_harms_none_and_notifies_each_event_once(
     claw: Claw, installation: Installation
 ) -> None:
     rec = configure(claw)
-    cu = VenvClaw(claw, installation.venv / "bin")
-    assert cu.version() == installation.old.version
+    # The test's state and config, driven by the other venv's `clawunits` script, as a user and the plugin run it.
+    cu = replace(claw, cli=[str(installation.venv / "bin" / "clawunits")])
+    assert _version(cu) == installation.old.version
     notifier = NotifierUnit(claw, rec, python=str(installation.python)).start()
     try:
         # Before the upgrade: one session mid-turn for the whole upgrade, one waiting for an answer.
@@ -138,7 +110,7 @@ def test_an_upgrade_while_sessions_run_harms_none_and_notifies_each_event_once(
 
         # The upgrade, as install.sh does it: pip install into the same venv, daemon-reload, notifier restart.
         seconds = installation.install(installation.new)
-        assert cu.version() == installation.new.version, "the newer release was not installed"
+        assert _version(cu) == installation.new.version, "the newer release was not installed"
         systemctl(claw, "daemon-reload", check=True)
         notifier.stop()
         # While the notifier is down (a restart's window, widened): the question answered with the new CLI,
