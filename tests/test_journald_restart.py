@@ -145,10 +145,14 @@ def test_sessions_printing_through_a_journald_restart_go_on(claw: Claw) -> None:
     assert not dupes, f"sent twice: {dupes}"
     for name in CHATS:
         heads = [t.split("\n")[0] for t in rec.texts(channels[name])]
-        turns = [r for r in journals[name] if r.type == "waiting"]
-        received = [r for r in journals[name] if r.type == "message_received"]
+        # By seq: a record whose write failed at the restart is written again, and journald may have stored
+        # both copies (one record to the reader, who skips a seq it has seen).
+        turns = {r.seq for r in journals[name] if r.type == "waiting"}
+        received = {r.seq for r in journals[name] if r.type == "message_received"}
         assert heads.count(f"✅ [{name}] Completed") == len(turns), heads
-        assert heads.count(f"↩️ [{name}] Responded:") == len(received), heads
+        # A message taken just as journald restarts can miss its ↩️ (the follower may not see a line journald
+        # stored across the restart; RELIABILITY.md lists it): at most one each, never twice (checked above).
+        assert len(received) - 1 <= heads.count(f"↩️ [{name}] Responded:") <= len(received), heads
     assert [t.split("\n")[0] for t in rec.texts("99")] == ["↩️ [lone] Launched:", "✅ [lone] Completed"]
     figures = {"restart": done, "outageSec": round(outage, 2), "lostRecords": lost}
     print(json.dumps({**figures, "streams": {n: len(v) for n, v in streams.items()}}))

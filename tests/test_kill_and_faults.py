@@ -13,6 +13,14 @@ from pathlib import Path
 from conftest import FAKE_CLAUDE, Claw, alive, unit_pids, wait_until
 
 
+def _cmdline(pid: int) -> bytes:
+    """A process's command line; empty once it has exited (a tool's short-lived children come and go)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def test_kill_leaves_no_process_behind(claw: Claw) -> None:
     # Claude Code refuses a bare `sleep 600`; a script started by the Bash tool backgrounds it all the same.
     (claw.workdir / "hold.sh").write_text("sleep 600 &\necho started\nexec tail -f /dev/null\n")
@@ -20,7 +28,7 @@ def test_kill_leaves_no_process_behind(claw: Claw) -> None:
 
     def tree_is_up() -> set[int] | None:
         pids = set(unit_pids(claw, launched["unit"]))
-        cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes() for p in pids if Path(f"/proc/{p}").exists()]
+        cmdlines = [_cmdline(p) for p in pids]
         return pids if any(b"sleep\x00600" in c for c in cmdlines) else None
 
     pids = wait_until(tree_is_up, timeout=60, what="the session's Bash tool to start sleep 600")
