@@ -140,10 +140,6 @@ class Claw:
     def wait(self, ref: str, timeout: float = 90) -> dict[str, Any]:
         return self.json("wait", ref, "--timeout", str(timeout))
 
-    def session(self, ref: str) -> dict[str, Any]:
-        """A session's JSON by name or id, archived ones included."""
-        return next(s for s in self.json("sessions", "--all")["sessions"] if ref in (s["id"], s["name"]))
-
     def journal(self, unit: str) -> list[dict[str, Any]]:
         """The unit's records as journalctl shows them to a person (``-o cat``)."""
         out = subprocess.run(

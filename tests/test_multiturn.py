@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import FAKE_CLAUDE, Claw, fails, of, session_files, wait_until
+from notifier_harness import session
 
 from clawunits.service.api import Service
 from clawunits.state.config import load_settings
@@ -325,7 +326,7 @@ def test_respond_refusals(claw: Claw) -> None:
         return {name: data for name, data in session_files(claw).items() if name != f"{busy['id']}.toml"}
 
     before_inbox, before_records = _inbox_files(claw), quiet_records()
-    busy_responds = claw.session("single-busy")["autoResponds"]
+    busy_responds = session(claw, "single-busy")["autoResponds"]
     assert "is killed; it takes no more messages" in fails(claw, "respond", "victim", "hello?", code=4)
     assert "is failed; it takes no more messages" in fails(claw, "respond", "broken", "hello?", code=4)
     assert "unknown session 'ghost'" in fails(claw, "respond", "ghost", "hello?", code=3)
@@ -334,7 +335,7 @@ def test_respond_refusals(claw: Claw) -> None:
     assert "it takes no more messages" in fails(claw, "respond", "victim", "x", "--interrupt", code=4)
     assert _inbox_files(claw) == before_inbox, "a refused message was queued"
     assert quiet_records() == before_records
-    assert claw.session("single-busy")["autoResponds"] == busy_responds
+    assert session(claw, "single-busy")["autoResponds"] == busy_responds
     json_out = claw.run("respond", "victim", "hello?", "--json", check=False)
     assert json_out.returncode == 4 and json.loads(json_out.stdout)["code"] == "state"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, Claw, of, systemctl, unit_property, wait_until
-from notifier_harness import NotifierUnit, configure
+from notifier_harness import NotifierUnit, configure, session
 
 VERSION_RE = re.compile(r'^version = "([^"]+)"$', re.M)
 
@@ -83,7 +83,7 @@ def _version(claw: Claw) -> str:
 
 
 def _waiting(cu: Claw, ref: str, for_: str) -> bool:
-    return cu.session(ref)["waitingFor"] == for_
+    return session(cu, ref)["waitingFor"] == for_
 
 
 def _asked(claw: Claw, unit: str, times: int) -> bool:
@@ -121,7 +121,7 @@ def test_an_upgrade_while_sessions_run_harms_none_and_notifies_each_event_once(
         notifier.start()
 
         # The session mid-turn went on in the same runner process, and finishes its turn.
-        assert cu.session("long")["status"] == "running", "the long turn ended before the upgrade was done"
+        assert session(cu, "long")["status"] == "running", "the long turn ended before the upgrade was done"
         assert unit_property(claw, long["unit"], "MainPID") == runner
         wait_until(lambda: _waiting(cu, "long", "input"), timeout=90, what="the long turn to end")
         assert "the long answer" in cu.run("output", "long").stdout

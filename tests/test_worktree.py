@@ -15,7 +15,7 @@ from typing import Any
 
 from conftest import Claw, fails, session_names, wait_until
 from notifier_harness import configure as configure_notifier
-from notifier_harness import running_notifier
+from notifier_harness import running_notifier, session
 from test_gc_stats import age
 
 # Commits made by the tests work on a machine with no git identity configured.
@@ -59,10 +59,6 @@ def launch(claw: Claw, prompt: str, *args: str, workdir: Path | None = None) -> 
     data = claw.json("launch", prompt, "--workdir", str(workdir or claw.workdir), *args)
     claw.launched.append(data["unit"])
     return data
-
-
-def session(claw: Claw, ref: str) -> dict[str, Any]:
-    return next(s for s in claw.json("sessions", "--all")["sessions"] if ref in (s["id"], s["name"]))
 
 
 def test_a_session_works_in_its_own_worktree_until_its_merged_branch_is_removed(claw: Claw) -> None:
