@@ -58,6 +58,13 @@ class Forbidden(ClawunitsError):
     code = "forbidden"
 
 
+class NotAuthorized(Forbidden):
+    """The caller (a chat sender, or the person an agent acts for) may not do this (docs/SAFETY.md)."""
+
+    exit_code = 12
+    code = "not-authorized"
+
+
 class LimitReached(ClawunitsError):
     """A configured limit refuses the operation (maxSessions ...)."""
 

@@ -8,7 +8,7 @@
 
 import { ClawunitsError, cliSettings, runClawunits } from "./lib/cli.js";
 import { COMMANDS } from "./lib/commands.js";
-import { channelString } from "./lib/context.js";
+import { callerArgs, channelString, commandCaller, toolCaller } from "./lib/context.js";
 import { OPERATIONS, TOOL_NAMES } from "./lib/operations.js";
 import { cliCall, readValues, toolSchema } from "./lib/params.js";
 
@@ -20,17 +20,18 @@ export const PLUGIN_ID = "clawunits";
 // ------------------------------------------------------------------------------- operations (CLI calls)
 
 /**
- * `call(operation, values, signal, surface)`: the operation's one CLI call for `values` (by key); resolves with its
- * JSON. `surface` ("tool" or "chat") tells the CLI who reads its display text, for the operations whose text names
- * a next step (`claude_respond` for an agent, `/claude_respond` in a chat).
+ * `call(operation, values, signal, surface, who)`: the operation's one CLI call for `values` (by key); resolves
+ * with its JSON. `surface` ("tool" or "chat") tells the CLI who reads its display text, for the operations whose
+ * text names a next step (`claude_respond` for an agent, `/claude_respond` in a chat). `who` is the caller
+ * (lib/context.js: a command's sender, a tool's requester; none for RPC): clawunits decides what they may do.
  */
 export function caller(run) {
-  return (name, values, signal, surface) => {
+  return (name, values, signal, surface, who) => {
     const op = OPERATIONS[name];
     op.check?.(values);
     const { argv, stdin } = cliCall(op.command, op.params, values);
     if (surface && op.surfaced) argv.splice(op.command.length + 1, 0, "--surface", surface);
-    return run(argv, { stdin, signal });
+    return run([...callerArgs(who), ...argv], { stdin, signal });
   };
 }
 
@@ -60,8 +61,9 @@ export function createTool(toolName, ctx, config, call) {
     parameters: toolSchema(params),
     async execute(_toolCallId, given, signal) {
       // Errors are thrown (OpenClaw reports a tool error) with the CLI's own message.
-      const values = readValues(params, "tool", given ?? {});
-      const data = await call(name, tool.context ? tool.context(values, ctx ?? {}, config) : values, signal, "tool");
+      const read = readValues(params, "tool", given ?? {});
+      const values = tool.context ? tool.context(read, ctx ?? {}, config) : read;
+      const data = await call(name, values, signal, "tool", toolCaller(ctx ?? {}));
       return { content: [{ type: "text", text: displayOf(data, name) }], details: data };
     },
   };
@@ -76,7 +78,7 @@ export async function runCommand(name, ctx, config, call) {
     const parsed = COMMANDS[name].parse(args, ctx ?? {}, config);
     if (typeof parsed === "string") return { text: parsed };
     const [operation, values] = parsed;
-    return { text: displayOf(await call(operation, values, undefined, "chat"), operation) };
+    return { text: displayOf(await call(operation, values, undefined, "chat", commandCaller(ctx ?? {})), operation) };
   } catch (e) {
     return { text: `⚠️ ${e instanceof Error ? e.message : String(e)}` };
   }

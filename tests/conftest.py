@@ -130,7 +130,9 @@ class Claw:
         return proc
 
     def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "--json").stdout)
+        # A command that waits (`wait --timeout N`) gets its N seconds, and then some, before it is called hung.
+        waits = float(args[args.index("--timeout") + 1]) + 30 if "--timeout" in args else 0
+        return json.loads(self.run(*args, "--json", timeout=max(60, waits)).stdout)
 
     def launch(self, prompt: str, *args: str) -> dict[str, Any]:
         data = self.json("launch", prompt, "--workdir", str(self.workdir), *args)

@@ -56,7 +56,8 @@ def _state_is_sound(claw: Claw) -> list[Path]:
 def _resume_remembers(claw: Claw, ref: str, word: str) -> None:
     tag = uuid.uuid4().hex[:8]
     resumed = claw.launch(f"[[text: back {tag}]] which word was it?", "--resume", ref, "--multi-turn-disabled")
-    assert claw.wait(resumed["id"])["status"] == "completed"
+    final = claw.wait(resumed["id"])
+    assert final["status"] == "completed", final
     body = _requests_with(claw, "which word was it?")[-1]
     users = json.dumps([m for m in body["messages"] if m["role"] == "user"])
     assert word in users, "the resumed conversation lost its history"
@@ -66,6 +67,10 @@ def test_sigkill_of_claude_code_mid_turn_fails_the_session_and_resume_carries_on
     word = f"otter-{uuid.uuid4().hex[:8]}"
     s = claw.launch(f"[[slow: 30]] remember the word {word}", "--name", "cli-crash")
     wait_until(lambda: _requests_with(claw, word), timeout=60, what="the turn to reach the API")
+    # Claude Code saves its transcript a moment after the request leaves: killed before that, there is no
+    # conversation to resume (docs/RELIABILITY.md). The crash this test is about comes mid-turn, after it.
+    transcripts = Path(claw.env["CLAUDE_CONFIG_DIR"]) / "projects"
+    wait_until(lambda: any(word in p.read_text() for p in transcripts.rglob("*.jsonl")), what="the transcript")
     pid = wait_until(lambda: _claude_cli_pid(claw, s["unit"]), what="the Claude Code process")
     os.kill(pid, signal.SIGKILL)
     final = claw.wait(s["id"], timeout=60)

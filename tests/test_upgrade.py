@@ -163,7 +163,9 @@ def test_an_upgrade_while_sessions_run_harms_none_and_notifies_each_event_once(
 
     # Every notification arrived exactly once, those of the restart's window included.
     sends = [(c.target, c.text) for c in rec.sends()]
-    assert [k for k, n in Counter(sends).items() if n > 1] == []
+    twice = [k for k, n in Counter(sends).items() if n > 1]
+    outbox = (claw.state_dir / "notifier" / "outbox.jsonl").read_text(encoding="utf-8")
+    assert twice == [], (twice, [c for c in rec.calls() if (c.target, c.text) in twice], outbox, notifier.log())
     heads = {t: [text.split("\n")[0] for text in rec.texts(t)] for t in ("901", "902", "903")}
     print(f"pip install of the newer release: {seconds:.1f} s; notifications: {json.dumps(heads, ensure_ascii=False)}")
     asked = ["↩️ [{0}] Launched:", "🔔 [{0}] Claude asks:", "↩️ [{0}] Responded:", "🔔 [{0}] Claude asks:",

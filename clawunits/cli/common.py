@@ -38,11 +38,18 @@ def skipped(ctx: click.Context) -> list[dict[str, str]]:
     return get_service(ctx).store.skipped_json()
 
 
+# Where the root command leaves who calls (``--via``, ``--sender``, ``--sender-is-owner``, ``--gateway-owner``).
+CALLER = "clawunits.caller"
+
+
 def get_service(ctx: click.Context) -> Service:
-    from clawunits.service.api import Service
+    from clawunits.senders import check_sender
+    from clawunits.service.api import Caller, Service, Via
 
     if ctx.obj is None:
-        ctx.obj = Service()
+        via, sender, owner, owners = ctx.meta.get(CALLER, ("shell", None, False, ()))
+        caller = Caller(Via(via), check_sender(sender) if sender else None, owner, tuple(owners))
+        ctx.obj = Service(caller=caller)
         ctx.call_on_close(ctx.obj.close)
     return ctx.obj
 

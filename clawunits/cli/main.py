@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from clawunits.cli import admin, sessions, viewing
+from clawunits.cli.common import CALLER
 
 if TYPE_CHECKING:
     from clawunits.errors import StoreError
@@ -23,8 +24,28 @@ INTERNAL_ERROR = 70
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="clawunits")
-def cli() -> None:
+@click.option(
+    "--via",
+    type=click.Choice(["shell", "rpc", "command", "tool"]),
+    default="shell",
+    help="How the call reaches clawunits: a shell (the host's user), a gateway RPC client, a chat command, or "
+    "an agent's tool. The OpenClaw plugin passes it; see docs/SAFETY.md.",
+)
+@click.option("--sender", metavar="CHANNEL|ACCOUNT|ID", help="The chat sender the call acts for (--via command/tool).")
+@click.option("--sender-is-owner", is_flag=True, help="OpenClaw says the sender owns the gateway.")
+@click.option(
+    "--gateway-owner",
+    "owners",
+    multiple=True,
+    metavar="ENTRY",
+    help="An entry of the gateway's commands.ownerAllowFrom (channel:id or id): a sender it names is an owner.",
+)
+@click.pass_context
+def cli(ctx: click.Context, via: str, sender: str | None, sender_is_owner: bool, owners: tuple[str, ...]) -> None:
     """Claude Code sessions as transient systemd user units."""
+    if via == "shell" and (sender or sender_is_owner or owners):
+        raise click.UsageError("--sender, --sender-is-owner and --gateway-owner need --via command or --via tool")
+    ctx.meta[CALLER] = (via, sender, sender_is_owner, owners)
 
 
 for command in (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clawunits.service.authority import Action, Caller, Via
 from clawunits.service.checks import (
     MAX_BUDGET_USD,
     MAX_PROMPT_BYTES,
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_BUDGET_USD",
     "MAX_PROMPT_BYTES",
+    "Action",
+    "Caller",
     "ForegroundView",
     "KillResult",
     "LaunchRequest",
@@ -51,6 +54,7 @@ __all__ = [
     "RecoveryAction",
     "RespondResult",
     "Service",
+    "Via",
     "check_agent",
     "check_budget",
     "check_message",
@@ -67,6 +71,8 @@ class Service(Context):
 
     Each method imports its operation module when called, not at the top: every CLI call imports this
     module, and a command needs only its own operation (start-up time; see docs/PERFORMANCE.md).
+    Reads are authorized here; each operation that changes a session authorizes itself once it knows the
+    session (see :mod:`clawunits.service.authority`).
     """
 
     def launch(self, req: LaunchRequest) -> SessionRecord:
@@ -88,24 +94,28 @@ class Service(Context):
         """Sessions (oldest first), reconciled with their units, filtered by status."""
         from clawunits.service import sessions
 
+        self.authorize(Action.READ)
         return sessions.list_sessions(self, status, include_archived, agent, channel)
 
     def resumable(self) -> list[SessionRecord]:
         """Finished sessions that can be resumed (they have a Claude session id), newest first."""
         from clawunits.service import sessions
 
+        self.authorize(Action.READ)
         return sessions.resumable(self)
 
     def wait(self, ref: str, timeout: float | None = None, until: str = "idle", interval: float = 0.2) -> SessionRecord:
         """Block until the session waits for input or has ended (``until="end"``: has ended); returns it."""
         from clawunits.service import sessions
 
+        self.authorize(Action.READ)
         return sessions.wait(self, ref, timeout, until, interval)
 
     def output(self, ref: str, lines: int = 50, full: bool = False) -> OutputView:
         """The session's recent output entries (assistant text, tool calls, errors), newest last."""
         from clawunits.service import output
 
+        self.authorize(Action.READ)
         return output.output(self, ref, lines, full)
 
     def fg(self, ref: str, channel: str | None, lines: int = 30) -> ForegroundView:
@@ -124,6 +134,7 @@ class Service(Context):
         """Usage figures from the durable store (and sessions gc removed from it), so they survive restarts."""
         from clawunits.service.stats import load_stats_archive, stats_of
 
+        self.authorize(Action.READ)
         return stats_of(self.sessions(include_archived=True), load_stats_archive(self.store.root))
 
     def respond(
@@ -171,6 +182,7 @@ class Service(Context):
         """The session's worktree: branch, base, status and diff stat against the base."""
         from clawunits.service import session_worktree
 
+        self.authorize(Action.READ)
         return session_worktree.show(self, ref)
 
     def remove_worktree(self, record: SessionRecord) -> worktrees.Removal:

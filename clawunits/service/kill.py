@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clawunits.errors import SystemdError
 from clawunits.service import sessions
+from clawunits.service.authority import Action
 from clawunits.service.context import Context
 from clawunits.service.results import KillResult
 from clawunits.state.models import SessionRecord, Status
@@ -11,7 +12,9 @@ from clawunits.state.models import SessionRecord, Status
 
 def kill(ctx: Context, ref: str, agent: str | None = None) -> KillResult:
     """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout."""
-    return stop(ctx, sessions.get(ctx, ref, agent))
+    record = sessions.get(ctx, ref, agent)
+    ctx.authorize(Action.KILL, record)
+    return stop(ctx, record)
 
 
 def stop(ctx: Context, record: SessionRecord) -> KillResult:

@@ -9,6 +9,7 @@ from clawunits.notifier.channels import check_channel
 from clawunits.records import is_secret_name, utc_now_iso
 from clawunits.service import kill, session_worktree, sessions
 from clawunits.service import worktree as worktrees
+from clawunits.service.authority import Action
 from clawunits.service.checks import (
     check_agent,
     check_budget,
@@ -35,6 +36,7 @@ def launch(ctx: Context, req: LaunchRequest) -> SessionRecord:
     _check_worktree_options(req)
     origin = check_channel(req.origin_channel) if req.origin_channel is not None else None
     resumed = _resolve_resume(ctx, req.resume) if req.resume else None
+    ctx.authorize(Action.FORK if req.fork else Action.RESUME if req.resume else Action.LAUNCH, resumed)
     _check_resumable(ctx, resumed, req.fork)
     inherited = _inherited_worktree(req, resumed)
     workdir = check_workdir(
@@ -100,6 +102,7 @@ def launch(ctx: Context, req: LaunchRequest) -> SessionRecord:
             forked=req.fork,
             origin_channel=origin,
             origin_agent=agent,
+            launched_by=ctx.caller.sender,
             prior_cost_usd=prior_cost,
             idle_timeout_minutes=float(ctx.settings.idleTimeoutMinutes),
             permission_timeout_sec=float(ctx.settings.permissionTimeoutSec),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from clawunits.errors import StateError, SystemdError
 from clawunits.service import sessions
+from clawunits.service.authority import Action
 from clawunits.service.context import Context
 from clawunits.service.results import RecoverReport, Recovery, RecoveryAction
 from clawunits.service.unitspec import unit_spec
@@ -24,6 +25,7 @@ def recover(
     manager's start (``clawunits-recover.service``), which ``recoverOnBoot = false`` turns off. Safe to
     run again or concurrently: one recovery at a time, and a session whose unit runs is left alone.
     """
+    ctx.authorize(Action.READ if dry_run else Action.RECOVER)
     if boot and not ctx.settings.recoverOnBoot:
         return RecoverReport([], dry_run, disabled="recoverOnBoot is false")
     with ctx.store.lock("recover"):

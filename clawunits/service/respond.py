@@ -9,6 +9,7 @@ from clawunits import plans
 from clawunits.errors import InvalidInput, LimitReached, StateError, StoreError, SystemdError
 from clawunits.records import utc_now_iso
 from clawunits.service import sessions
+from clawunits.service.authority import Action
 from clawunits.service.checks import check_message
 from clawunits.service.context import Context
 from clawunits.service.results import RespondResult
@@ -39,6 +40,7 @@ def respond(
     if plan_version is not None and answer is not None and answer.version not in (None, plan_version):
         raise InvalidInput(f"the message answers plan v{answer.version}, not plan v{plan_version}")
     record = sessions.get(ctx, ref, agent)
+    ctx.authorize(_action(record, interrupt), record)
     if record.is_open and record.status.is_terminal and not _unit_running(ctx, record):
         record = ctx.store.update(record.id, lambda r: r.with_changes(waiting_for=None))
     limit = ctx.settings.maxAutoResponds
@@ -138,3 +140,14 @@ def _check_accepts_messages(record: SessionRecord) -> None:
         raise StateError(
             f"session {record.name} [{record.id}] is single-turn (--multi-turn-disabled); it takes no messages"
         )
+
+
+def _action(record: SessionRecord, interrupt: bool) -> Action:
+    """What a message to ``record`` does, as the authority rule and its refusal name it."""
+    if interrupt:
+        return Action.INTERRUPT
+    if record.waiting_for is WaitingFor.PERMISSION:
+        return Action.PERMISSION
+    if record.waiting_for is WaitingFor.PLAN:
+        return Action.PLAN
+    return Action.RESPOND

@@ -8,6 +8,7 @@ from pathlib import Path
 from clawunits.errors import InvalidInput
 from clawunits.service import kill, sessions
 from clawunits.service import worktree as worktrees
+from clawunits.service.authority import Action
 from clawunits.service.context import Context
 from clawunits.service.results import KillResult
 from clawunits.state.models import SessionRecord, WorktreeInfo
@@ -52,6 +53,7 @@ def remove(ctx: Context, record: SessionRecord) -> worktrees.Removal:
 def kill_and_remove(ctx: Context, ref: str, agent: str | None = None) -> KillResult:
     """``kill --remove-worktree``: stop the session, then remove its worktree and branch if merged and clean."""
     record = sessions.get(ctx, ref, agent)
+    ctx.authorize(Action.KILL, record)
     if record.worktree is None:
         raise InvalidInput(
             f"session {record.name} [{record.id}] has no worktree", hint="kill it without --remove-worktree"

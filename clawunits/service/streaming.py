@@ -8,6 +8,7 @@ from clawunits.errors import InvalidInput, NotFound
 from clawunits.notifier.channels import check_channel
 from clawunits.render import render_entry
 from clawunits.service import sessions
+from clawunits.service.authority import Action
 from clawunits.service.context import Context
 from clawunits.service.foreground import Foreground
 from clawunits.service.output import tail
@@ -26,6 +27,7 @@ def fg(ctx: Context, ref: str, channel: str | None, lines: int = 30) -> Foregrou
         raise InvalidInput("--lines must be at least 1")
     record = sessions.get(ctx, ref)
     ch = check_channel(channel) if channel is not None else None
+    ctx.authorize(Action.FOREGROUND if ch else Action.READ, record)
     state = Foreground(ctx.store)
     view = state.view(record.id, ch) if ch else None
     catchup: list[str] | None = None
@@ -45,6 +47,7 @@ def fg(ctx: Context, ref: str, channel: str | None, lines: int = 30) -> Foregrou
 def bg(ctx: Context, ref: str | None, channel: str) -> list[SessionRecord]:
     """Stop streaming a session (or every session in the foreground of ``channel``) to the channel."""
     ch = check_channel(channel)
+    ctx.authorize(Action.FOREGROUND)
     state = Foreground(ctx.store)
     if ref is not None:
         record = sessions.get(ctx, ref)

@@ -12,6 +12,7 @@ from typing import Any
 from clawunits.errors import ClawunitsError, InvalidInput
 from clawunits.modes import PERMISSION_MODES
 from clawunits.plans import EXECUTION_MODES
+from clawunits.senders import AGENT_RUN_POLICIES, check_sender
 from clawunits.systemd.limits import Limits, parse_cpu_quota, parse_duration, parse_memory, parse_tasks
 
 
@@ -80,6 +81,14 @@ class Settings:
     recoverOnBoot: bool = True
     # Where ``launch --worktree`` creates worktrees (<dir>/<repo>/<session>); empty: <state dir>/worktrees.
     worktreeDir: str | None = None
+    # Who may change sessions from a chat besides the gateway's owners (docs/SAFETY.md): channel|account|id.
+    allowedSenders: list[str] = field(default_factory=list)
+    # The person who launched a session may answer, interrupt and kill it even if no longer allowed.
+    launchersAnswerOwnSessions: bool = False
+    # Reads (sessions, output, stats) need the same authority as changes, not only the channel's admission.
+    restrictReads: bool = False
+    # An agent run with no requester (cron, heartbeat, a wake event): "allow" everything, or "read-only".
+    agentRunsWithoutRequester: str = "allow"
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -108,6 +117,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "runtimeMax": (str, int, float),
     "recoverOnBoot": (bool,),
     "worktreeDir": (str,),
+    "allowedSenders": (list,),
+    "launchersAnswerOwnSessions": (bool,),
+    "restrictReads": (bool,),
+    "agentRunsWithoutRequester": (str,),
 }
 
 
@@ -185,10 +198,21 @@ def _check_ranges(s: Settings, source: str) -> None:
         raise ConfigError(f"{source}: worktreeDir must be an absolute path")
     if not all(isinstance(n, str) for n in s.passEnv):
         raise ConfigError(f"{source}: passEnv is a list of variable names")
+    _check_authority(s, source)
     try:
         session_limits(s)
     except InvalidInput as e:
         raise ConfigError(f"{source}: {e.message}", hint=e.hint) from None
+
+
+def _check_authority(s: Settings, source: str) -> None:
+    if s.agentRunsWithoutRequester not in AGENT_RUN_POLICIES:
+        raise ConfigError(f"{source}: agentRunsWithoutRequester must be one of {', '.join(AGENT_RUN_POLICIES)}")
+    for sender in s.allowedSenders:
+        try:
+            check_sender(sender)
+        except InvalidInput as e:
+            raise ConfigError(f"{source}: allowedSenders: {e.message}", hint=e.hint) from None
 
 
 def session_limits(s: Settings) -> Limits:

@@ -137,6 +137,8 @@ class SessionRecord:
     origin_channel: str | None = None
     # The OpenClaw agent that launched it (plugin tools): only that agent may respond to it or kill it.
     origin_agent: str | None = None
+    # The chat sender who launched it (``channel|account|id``; None from a shell or RPC), for the authority rule.
+    launched_by: str | None = None
     # Multi-turn: what an open session waits for, and the open request (a permission request's or a plan's id).
     waiting_for: WaitingFor | None = None
     pending_permission: str | None = None
@@ -346,6 +348,7 @@ class SessionRecord:
             "endCause": self.end_cause,
             "originChannel": self.origin_channel,
             "originAgent": self.origin_agent,
+            "launchedBy": self.launched_by,
             "resumedFrom": self.resumed_from,
             "forked": self.forked,
             "waitingFor": self.waiting_for,

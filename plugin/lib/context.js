@@ -102,3 +102,52 @@ export function commandStreamChannel(ctx = {}, config = {}) {
 export function toolAgent(ctx = {}) {
   return text(ctx.agentId) || undefined;
 }
+
+// --------------------------------------------------------------------------------------------- callers
+
+/** `channel|account|id`: a chat sender as clawunits names them (the form of its allowedSenders). */
+function senderString(channel, account, id) {
+  const parts = [text(channel).split(/[|:]/)[0].toLowerCase(), text(account) || "default", text(id)];
+  return parts.every((p) => p && !/[|\n\0]/.test(p)) ? parts.join("|") : undefined;
+}
+
+/** The gateway's `commands.ownerAllowFrom` entries, for clawunits' owner check where OpenClaw says nothing. */
+function ownerEntries(config) {
+  const owners = config?.commands?.ownerAllowFrom;
+  return Array.isArray(owners) ? owners.map(text).filter(Boolean) : [];
+}
+
+/**
+ * Who a chat command acts for: its sender, and what OpenClaw says of them. clawunits decides what they may do
+ * (docs/SAFETY.md); an `operator.admin` gateway client (Control UI, `chat.send`) is an owner as in OpenClaw.
+ */
+export function commandCaller(ctx = {}) {
+  const scopes = Array.isArray(ctx.gatewayClientScopes) ? ctx.gatewayClientScopes : [];
+  return {
+    via: "command",
+    sender: senderString(ctx.channel, ctx.accountId, ctx.senderId),
+    owner: ctx.senderIsOwner === true || scopes.includes("operator.admin"),
+    owners: ownerEntries(ctx.config),
+  };
+}
+
+/** Who an agent's tool call acts for: the requester of the agent run (none for cron or heartbeat runs). */
+export function toolCaller(ctx = {}) {
+  const channel = ctx.deliveryContext?.channel ?? ctx.messageChannel;
+  return {
+    via: "tool",
+    sender: senderString(channel, ctx.agentAccountId, ctx.requesterSenderId),
+    owner: ctx.senderIsOwner === true,
+    owners: ownerEntries(ctx.config),
+  };
+}
+
+/** The CLI's root options that say who calls (before the subcommand). */
+export function callerArgs(who) {
+  if (!who) return ["--via", "rpc"];
+  const args = ["--via", who.via];
+  if (who.sender) args.push("--sender", who.sender);
+  if (who.owner) args.push("--sender-is-owner");
+  for (const entry of who.owners ?? []) args.push("--gateway-owner", entry);
+  return args;
+}

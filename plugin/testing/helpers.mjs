@@ -5,7 +5,8 @@ import os from "node:os";
 import path from "node:path";
 
 /**
- * A stand-in clawunits in a fresh directory. It appends {argv, stdin, pid} to calls.jsonl and answers as
+ * A stand-in clawunits in a fresh directory. It appends {argv, caller, stdin, pid} to calls.jsonl (`caller`: the
+ * root options saying who calls, `argv`: the subcommand's) and answers as
  * `setReply(subcommand, reply)` says: reply.stdout (an object is printed as JSON), reply.stderr, reply.exit,
  * reply.sleepMs, reply.bigBytes (print that many bytes), reply.ignoreTerm, reply.grandchild (start a
  * `sleep` child and write its pid to grandchild.pid). The default reply is
@@ -19,10 +20,16 @@ export function makeFakeClawunits() {
 const fs = require("node:fs");
 const path = require("node:path");
 const dir = ${JSON.stringify(dir)};
-const argv = process.argv.slice(2);
+// The root options that say who calls come first; recorded apart from the subcommand's argv.
+const all = process.argv.slice(2);
+const caller = [];
+while (["--via", "--sender", "--gateway-owner", "--sender-is-owner"].includes(all[0])) {
+  caller.push(...all.splice(0, all[0] === "--sender-is-owner" ? 1 : 2));
+}
+const argv = all;
 let stdin = "";
 try { stdin = fs.readFileSync(0, "utf8"); } catch {}
-fs.appendFileSync(path.join(dir, "calls.jsonl"), JSON.stringify({ argv, stdin, pid: process.pid }) + "\\n");
+fs.appendFileSync(path.join(dir, "calls.jsonl"), JSON.stringify({ argv, caller, stdin, pid: process.pid }) + "\\n");
 let replies = {};
 try { replies = JSON.parse(fs.readFileSync(path.join(dir, "replies.json"), "utf8")); } catch {}
 const sub = argv[0] === "config" ? "config " + argv[1] : argv[0];
