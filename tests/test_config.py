@@ -35,6 +35,10 @@ tasksMax = 256
 runtimeMax = "8h"
 recoverOnBoot = false
 worktreeDir = "/srv/worktrees"
+allowedSenders = ["telegram|default|12345", "discord|work|987"]
+launchersAnswerOwnSessions = true
+restrictReads = true
+agentRunsWithoutRequester = "read-only"
 """
 
 
@@ -92,6 +96,10 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         runtimeMax="8h",
         recoverOnBoot=False,
         worktreeDir="/srv/worktrees",
+        allowedSenders=["telegram|default|12345", "discord|work|987"],
+        launchersAnswerOwnSessions=True,
+        restrictReads=True,
+        agentRunsWithoutRequester="read-only",
     )
     # The file above really sets every option there is: a new option needs a line here.
     for f in dataclasses.fields(Settings):
@@ -127,6 +135,11 @@ def test_integer_accepted_where_a_number_is_expected(tmp_path: Path) -> None:
         # Claude Code will not switch to bypassPermissions after a plan: refused, not silently ignored.
         ('planApprovalMode = "bypassPermissions"\n', "planApprovalMode"),
         ('planApprovalMode = "plan"\n', "planApprovalMode"),
+        ('agentRunsWithoutRequester = "deny"\n', "agentRunsWithoutRequester"),
+        ('allowedSenders = ["12345"]\n', "allowedSenders"),
+        ("allowedSenders = [12345]\n", "allowedSenders"),
+        ('allowedSenders = "telegram|default|1"\n', "allowedSenders"),
+        ('restrictReads = "yes"\n', "restrictReads"),
         ("defaultBudgetUsd = -1\n", "defaultBudgetUsd"),
         ("defaultBudgetUsd = 0\n", "defaultBudgetUsd"),
         ("defaultBudgetUsd = nan\n", "defaultBudgetUsd"),
