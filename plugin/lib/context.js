@@ -119,14 +119,16 @@ function ownerEntries(config) {
 
 /**
  * Who a chat command acts for: its sender, and what OpenClaw says of them. clawunits decides what they may do
- * (docs/SAFETY.md); an `operator.admin` gateway client (Control UI, `chat.send`) is an owner as in OpenClaw.
+ * (docs/safety.md). A command from a gateway client (Control UI, `chat.send`) carries the client's operator
+ * scopes: with `operator.write` or `operator.admin` it is the operator's, as a plugin command's requiredScopes
+ * would count it in OpenClaw.
  */
 export function commandCaller(ctx = {}) {
   const scopes = Array.isArray(ctx.gatewayClientScopes) ? ctx.gatewayClientScopes : [];
   return {
     via: "command",
     sender: senderString(ctx.channel, ctx.accountId, ctx.senderId),
-    owner: ctx.senderIsOwner === true || scopes.includes("operator.admin"),
+    owner: ctx.senderIsOwner === true || scopes.includes("operator.admin") || scopes.includes("operator.write"),
     owners: ownerEntries(ctx.config),
   };
 }

@@ -5,12 +5,15 @@ import { describe, it } from "node:test";
 
 import {
   agentChannelFor,
+  callerArgs,
   channelString,
+  commandCaller,
   commandChannel,
   commandStreamChannel,
   launchChannel,
   streamChannel,
   toolAgent,
+  toolCaller,
   toolChannel,
 } from "../lib/context.js";
 
@@ -128,5 +131,45 @@ describe("command context (seed order)", () => {
     assert.equal(commandChannel({ channel: "webchat" }, config), undefined);
     assert.equal(commandStreamChannel({ channel: "webchat" }, config), "telegram|999");
     assert.equal(commandStreamChannel({ channel: "webchat", senderId: "cli" }, config), "webchat|cli");
+  });
+});
+
+describe("callers (who a call acts for; clawunits applies the rule)", () => {
+  const config = { commands: { ownerAllowFrom: ["telegram:111", " 222 "] } };
+
+  it("a command's sender is channel|account|id, with OpenClaw's word and the gateway's owner list", () => {
+    const ctx = { channel: "telegram", accountId: "main-bot", senderId: "555", config, senderIsOwner: true };
+    const who = commandCaller(ctx);
+    assert.deepEqual(who, { via: "command", sender: "telegram|main-bot|555", owner: true, owners: ["telegram:111", "222"] });
+    assert.deepEqual(callerArgs(who), [
+      "--via", "command", "--sender", "telegram|main-bot|555", "--sender-is-owner",
+      "--gateway-owner", "telegram:111", "--gateway-owner", "222",
+    ]);
+  });
+
+  it("no account is the channel's default account; no owner word is no owner", () => {
+    const who = commandCaller({ channel: "telegram", senderId: 7 });
+    assert.deepEqual(callerArgs(who), ["--via", "command", "--sender", "telegram|default|7"]);
+  });
+
+  it("a gateway client's command is the operator's only with write or admin scope", () => {
+    const base = { channel: "webchat", senderId: "cli" };
+    assert.equal(commandCaller({ ...base, gatewayClientScopes: ["operator.write"] }).owner, true);
+    assert.equal(commandCaller({ ...base, gatewayClientScopes: ["operator.admin"] }).owner, true);
+    assert.equal(commandCaller({ ...base, gatewayClientScopes: ["operator.read"] }).owner, false);
+    assert.equal(commandCaller(base).owner, false);
+  });
+
+  it("a sender id that would break the form is no sender", () => {
+    assert.equal(commandCaller({ channel: "telegram", senderId: "1|2" }).sender, undefined);
+    assert.equal(commandCaller({ channel: "telegram" }).sender, undefined);
+  });
+
+  it("a tool acts for the agent run's requester, or for nobody (cron, heartbeat)", () => {
+    const ctx = { messageChannel: "telegram", agentAccountId: "main-bot", requesterSenderId: "555", config };
+    assert.deepEqual(toolCaller(ctx), { via: "tool", sender: "telegram|main-bot|555", owner: false, owners: ["telegram:111", "222"] });
+    assert.equal(toolCaller({ ...ctx, senderIsOwner: true }).owner, true);
+    assert.deepEqual(callerArgs(toolCaller({})), ["--via", "tool"]);
+    assert.deepEqual(callerArgs(undefined), ["--via", "rpc"]);
   });
 });

@@ -888,3 +888,37 @@ describe("gateway RPC", () => {
     assert.match(res.error.message, /No chat channel is known/);
   });
 });
+
+describe("who calls (the CLI's root options; clawunits applies the authority rule)", () => {
+  const owners = { commands: { ownerAllowFrom: ["telegram:111"] } };
+
+  it("a command passes its sender, OpenClaw's owner word and the gateway's owner list", async () => {
+    const api = await setup();
+    await api.command("claude_kill", "x", { channel: "telegram", accountId: "main-bot", senderId: "555", config: owners });
+    assert.deepEqual(fake.lastCall().caller, [
+      "--via", "command", "--sender", "telegram|main-bot|555", "--gateway-owner", "telegram:111",
+    ]);
+    assert.deepEqual(argvOf(), ["kill", "--json", "--", "x"]);
+  });
+
+  it("a tool passes the agent run's requester, or none", async () => {
+    const api = await setup();
+    await api.tool("claude_sessions", {}, { messageChannel: "telegram", requesterSenderId: "555", senderIsOwner: true });
+    assert.deepEqual(fake.lastCall().caller, ["--via", "tool", "--sender", "telegram|default|555", "--sender-is-owner"]);
+    await api.tool("claude_sessions", {}, {});
+    assert.deepEqual(fake.lastCall().caller, ["--via", "tool"]);
+  });
+
+  it("an RPC call is a gateway client's (OpenClaw checked its scope)", async () => {
+    const api = await setup();
+    await api.rpc("claude-code.sessions", {});
+    assert.deepEqual(fake.lastCall().caller, ["--via", "rpc"]);
+  });
+
+  it("a refusal is the command's one-line reply", async () => {
+    const api = await setup();
+    const line = "only the gateway's owners can kill Claude Code sessions; ask one to add you to allowedSenders";
+    fake.setReply("kill", { stdout: { error: line, code: "not-authorized" }, stderr: `clawunits: error: ${line}\n`, exit: 12 });
+    assert.equal((await api.command("claude_kill", "x", { channel: "telegram", senderId: "9" })).text, `⚠️ ${line}`);
+  });
+});
