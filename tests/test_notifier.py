@@ -479,6 +479,26 @@ def test_what_happens_while_the_notifier_is_stopped_is_delivered_on_start(claw: 
     assert died.startswith("❌ [offline-dead] Failed") and "SIGKILL" in died
 
 
+def test_a_backlog_of_turns_tells_each_turn_what_it_said(claw: Claw) -> None:
+    """A notifier catching up (after a restart, or lagging under load) reads a turn's record after the next turn
+    changed the session: each 🔔 still carries its own turn's question, never the newest one twice."""
+    rec = configure(claw)
+    n = NotifierUnit(claw, rec).start()
+    try:
+        n.stop()
+        s = claw.launch("[[ask]] first question", "--name", "backlog", "--channel", "telegram|883")
+        wait_until(lambda: session(claw, "backlog")["waitingFor"] == "question", timeout=90, what="question 1")
+        claw.run("respond", "backlog", "[[text: A it is. Which size?]] take A")
+        wait_until(lambda: len([r for r in claw.journal(s["unit"]) if r["type"] == "waiting"]) == 2, timeout=90,
+                   what="question 2")  # fmt: skip
+        n.start()
+        n.settle(s["unit"], wakes=False)
+    finally:
+        n.close()
+    asked = [t for t in rec.texts("883") if t.startswith("🔔")]
+    assert asked == [f"🔔 [backlog] Claude asks:\n{ASK_TEXT}", "🔔 [backlog] Claude asks:\nA it is. Which size?"]
+
+
 def test_streamed_text_survives_a_crash_inside_the_coalescing_window(claw: Claw) -> None:
     """Text waits in memory to be coalesced (until 500 ms pass without more); a crash then must not lose it."""
     rec = configure(claw)

@@ -105,7 +105,9 @@ class Decider:
     def _on_waiting(self, s: SessionRecord, rec: R.Record) -> None:
         question = bool(rec.get("question"))
         self.last_question[s.id] = question
-        preview = s.result_preview or str(rec.get("text") or "")
+        # What this turn said, from its own record: the store's result_preview may already be a later turn's
+        # (a notifier catching up). Runners before the record had `preview` leave only the store's.
+        preview = str(rec.get("preview") or "") or s.result_preview or str(rec.get("text") or "")
         if question:
             asked = rec.get("asked") or []
             text = "\n".join(str(q) for q in asked) if asked else preview

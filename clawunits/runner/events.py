@@ -151,6 +151,10 @@ class Events:
         """
         question = bool(turn.asked) or is_question(turn.last_text)
         fields: dict[str, Any] = {"question": question, "text": shorten(turn.last_text, 300) if turn.last_text else ""}
+        if turn.last_text:
+            # The end of what Claude said (a question is at the end), for the notification of this turn: the
+            # notifier may read the record after the next turn has changed the session's result_preview.
+            fields["preview"] = turn.last_text[-PREVIEW_CHARS:]
         if turn.asked:
             fields["asked"] = [shorten(q, 200) for q in turn.asked[:5]]
         self.live.out.emit(R.WAITING, **fields)
