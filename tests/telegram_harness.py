@@ -14,13 +14,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from conftest import OFFLINE_ENV, REPO, SCRUBBED, Claw, _stop_units
+from fake_model import FakeModel
 from fake_telegram import Chat, FakeTelegram, Sent, User
 from plugin_harness import Gateway, GatewayError, free_port, provision
 
@@ -31,6 +32,7 @@ ACCOUNT = "main-bot"
 OWNER = User(id=1001, first_name="Olivia", username="olivia_owner")
 GUEST = User(id=2002, first_name="Gus", username="gus_guest")
 MEMBER = User(id=3003, first_name="Mia", username="mia_member")
+STRANGER = User(id=4004, first_name="Sam", username="sam_stranger")  # in no allowlist
 GROUP = Chat.group(-1_001_234_567_890, "Claw team")
 READY_TIMEOUT = 120
 
@@ -106,8 +108,14 @@ def telegram_gateway(
     user_manager: dict[str, str],
     scripted_api: ScriptedAPI,
     claude_config_dir: Path,
+    model: FakeModel | None = None,
+    configure: Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[TelegramGateway]:
-    """Start the fake Bot API and a gateway polling it; stop both (and the sessions' units) at the end."""
+    """Start the fake Bot API and a gateway polling it; stop both (and the sessions' units) at the end.
+
+    With ``model`` (started) the agents run on it, so plain messages get agent turns that can call tools;
+    without it only commands are answered. ``configure`` may change openclaw.json (a dict) before the start.
+    """
     assert CLAWUNITS.exists(), f"{CLAWUNITS}: the tests run from the virtualenv install.sh made"
     workspace, project = root / "ws-main", root / "projects" / "app"
     for d in (root / "home", root / "tmp", workspace, project):
@@ -135,6 +143,13 @@ def telegram_gateway(
         config["plugins"]["entries"]["clawunits"]["config"].update(
             {"agentChannels": {str(project.parent): f"telegram|{ACCOUNT}|{OWNER.id}"}, "stopTimeoutSec": 10}
         )
+        if model is not None:
+            extra = model.model_config()
+            config["models"] = extra["models"]
+            config["agents"]["defaults"] = extra["agents"]["defaults"]
+            config.setdefault("tools", {}).update(extra["tools"])
+        if configure is not None:
+            configure(config)
         gw.write_config(config)
         began = time.monotonic()
         gw.start()
