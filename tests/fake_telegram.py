@@ -221,6 +221,15 @@ class FakeTelegram:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(m.group(0))}]
         return self.push_update({"message": message})
 
+    def user_presses(self, user: User, message: Sent, data: str) -> int:
+        """Queue a ``callback_query``: ``user`` pressed the inline button with callback ``data`` under ``message``."""
+        chat = self._chat_json(message.chat_id)
+        msg = {"message_id": message.message_id, "from": self.bot_user(), "chat": chat, "date": int(message.at)}
+        if message.text is not None:
+            msg["text"] = message.text
+        query = {"id": str(next(self._update_ids)), "from": user.as_json(), "message": msg, "data": data}
+        return self.push_update({"callback_query": {**query, "chat_instance": str(chat["id"])}})
+
     def push_update(self, payload: dict[str, Any]) -> int:
         """Queue any update (``payload`` without ``update_id``); returns its update_id."""
         with self._cond:
