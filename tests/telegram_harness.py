@@ -136,7 +136,11 @@ def telegram_gateway(
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         config = gw.read_config()
-        config.setdefault("gateway", {})["mode"] = "local"
+        # Port and token in the config too: CLI calls such as `openclaw message send` (the notifier's) reach
+        # the gateway with them.
+        config.setdefault("gateway", {}).update(
+            {"mode": "local", "port": gw.port, "auth": {"mode": "token", "token": gw.token}}
+        )
         config["update"] = {"checkOnStart": False}
         config["agents"] = {"entries": {"main": {"workspace": str(workspace)}}}
         config.update(telegram_config(bot))

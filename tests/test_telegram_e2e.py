@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fake_model import FakeModel
 from fake_telegram import Chat, User
-from telegram_harness import GROUP, GUEST, MEMBER, OWNER, STRANGER, TelegramGateway, telegram_gateway
+from telegram_harness import ACCOUNT, GROUP, GUEST, MEMBER, OWNER, STRANGER, TelegramGateway, telegram_gateway
 
 from clawunits.testing.scripted_api import ScriptedAPI
 
@@ -93,3 +93,14 @@ def test_an_agent_turn_calls_the_plugin_tool_and_answers_in_the_same_chat(
     # The plugin's tools are offered to every admitted sender: owner checks are the plugin's own.
     offered = set(model.tool_names(model.requests[first]))
     assert offered >= PLUGIN_TOOLS, offered
+
+
+@pytest.mark.parametrize("chat", [Chat.private(OWNER), GROUP], ids=["owner-dm", "group"])
+def test_openclaw_message_send_reaches_the_fake_bot_api(tg: TelegramGateway, chat: Chat) -> None:
+    # How clawunits' notifier delivers: `openclaw message send --channel telegram --account A --target T`.
+    after = tg.bot.mark()
+    tg.gw.openclaw(
+        "message", "send", "--channel", "telegram", "--account", ACCOUNT, "--target", str(chat.id), "-m", "hi"
+    )
+    sent = tg.bot.wait_for_message(chat.id, after=after, timeout=30)
+    assert sent.text == "hi"
