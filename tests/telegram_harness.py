@@ -1,10 +1,15 @@
 """A real OpenClaw gateway whose real Telegram channel talks to the loopback fake Bot API (fake_telegram).
 
 The gateway runs as in test_plugin_e2e (the plugin installed by ``install.sh --plugin-only``, a throw-away
-OpenClaw home, the scripted Messages API) with one Telegram account, ``main-bot``, polling the fake. Three
-people talk to it: the OWNER (in ``commands.ownerAllowFrom`` and ``allowFrom``), a GUEST (only in
-``allowFrom``: admitted to direct messages, not an owner) and a MEMBER of the GROUP (admitted by the group's
-own ``groupPolicy: "open"``, in no allowlist).
+OpenClaw home, the scripted Messages API) with one Telegram account, ``main-bot``, polling the fake. People:
+the OWNER (in ``commands.ownerAllowFrom`` and ``allowFrom``), a GUEST (only in ``allowFrom``: admitted to
+direct messages, not an owner), a MEMBER of the GROUP (in the group's own ``allowFrom`` only) and a STRANGER.
+
+What the plugin sees (OpenClaw 2026.9.6): a command's ctx has ``senderId`` (the Telegram user id),
+``channel: "telegram"``, ``accountId: "main-bot"``, ``from``/``to`` (``telegram:<user>`` in a DM;
+``telegram:group:<chat>``/``telegram:<chat>`` in a group) but no ``senderIsOwner`` unless the command declares
+``requiredScopes``. A tool's ctx has ``requesterSenderId``, ``senderIsOwner``, ``messageChannel: "telegram"``,
+``agentAccountId`` and ``deliveryContext.to`` (``telegram:<chat>``).
 """
 
 from __future__ import annotations
