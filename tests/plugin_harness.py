@@ -237,13 +237,24 @@ class Gateway:
         return data
 
     def chat(self, message: str, session_key: str = "agent:main:main", timeout: float = 90) -> str:
-        """Send a chat message (a slash command) with `chat.send`; return the reply `chat.history` shows."""
+        """Send a chat message with `chat.send`; return the reply `chat.history` shows: a command's reply (which
+        carries the send's idempotency key) or an agent run's final text (the first assistant message with text
+        and no tool call after the user message, whose key is `<key>:user`)."""
         run_id = uuid.uuid4().hex
         self.call("chat.send", {"sessionKey": session_key, "message": message, "idempotencyKey": run_id})
         deadline = time.monotonic() + timeout
         while True:
             history = self.call("chat.history", {"sessionKey": session_key, "limit": 50})
+            prompted = False
             for msg in history.get("messages", []):
+                if msg.get("idempotencyKey") == f"{run_id}:user":
+                    prompted = True
+                    continue
+                content = msg.get("content")
+                if prompted and msg.get("role") == "assistant" and isinstance(content, list):
+                    kinds = {part.get("type") for part in content if isinstance(part, dict)}
+                    if "text" in kinds and "toolCall" not in kinds:
+                        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
                 if msg.get("role") == "assistant" and msg.get("idempotencyKey") == run_id:
                     content = msg.get("content")
                     if isinstance(content, str):
@@ -252,3 +263,34 @@ class Gateway:
             if time.monotonic() > deadline:
                 raise GatewayError(f"no reply to {message!r} within {timeout}s:\n{self.log_tail()}")
             time.sleep(0.5)
+
+
+SCRIPTED_PROVIDER = "scripted"
+SCRIPTED_MODEL = "scripted-claude"
+
+
+def scripted_model_config(config: dict[str, Any], api_url: str) -> dict[str, Any]:
+    """Make the scripted Messages API at ``api_url`` every agent's model: a custom ``anthropic-messages``
+    provider on loopback (OpenClaw trusts that exact origin), so an agent run needs no real LLM."""
+    config.setdefault("models", {}).setdefault("providers", {})[SCRIPTED_PROVIDER] = {
+        "baseUrl": api_url,
+        "apiKey": "sk-ant-test-dummy",
+        "api": "anthropic-messages",
+        "models": [
+            {
+                "id": SCRIPTED_MODEL,
+                "name": "Scripted Claude",
+                "reasoning": False,
+                "input": ["text"],
+                "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+                "contextWindow": 200000,
+                "maxTokens": 8192,
+            }
+        ],
+    }
+    defaults = config.setdefault("agents", {}).setdefault("defaults", {})
+    defaults["model"] = {"primary": f"{SCRIPTED_PROVIDER}/{SCRIPTED_MODEL}", "fallbacks": []}
+    defaults["utilityModel"] = ""  # no title or narration calls beside the agent's own
+    # Direct tool schemas: with Tool Search (the default) plugin tools hide behind tool_search/tool_call.
+    config.setdefault("tools", {})["toolSearch"] = False
+    return config

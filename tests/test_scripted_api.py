@@ -176,6 +176,17 @@ def test_plan_merged_interrupted_prompt_uses_newest() -> None:
     assert plan_for(merged).text == "new"
 
 
+def test_plan_reads_consecutive_user_messages_as_one_turn() -> None:
+    # OpenClaw sends its internal context as a second user message after the prompt and after tool results.
+    context = user("<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>\nnone\n<<<END_OPENCLAW_INTERNAL_CONTEXT>>>")
+    plan = plan_for({"messages": [user("[[tool: claude_sessions {}]] list them"), context]})
+    assert plan.tools == [("claude_sessions", {})]
+    use = {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "claude_sessions", "input": {}}]}
+    result = user({"type": "tool_result", "tool_use_id": "t1", "content": "No sessions found."})
+    plan = plan_for({"messages": [user("[[tool: claude_sessions {}]]"), use, result, context]})
+    assert plan.text == "Tool result: No sessions found."
+
+
 def test_plan_tool_results_and_bash2() -> None:
     tool_use = {
         "role": "assistant",

@@ -78,12 +78,25 @@ def _prompt_text(blocks: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _newest_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The blocks of the user messages after the last assistant message, in order: the API reads consecutive
+    user messages as one turn (OpenClaw sends its internal context as a user message after the prompt)."""
+    turn: list[dict[str, Any]] = []
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            break
+        turn[:0] = _blocks(message)
+    if not turn:  # an assistant prefill ends the request: its user message still is the prompt
+        turn = _blocks(next(m for m in reversed(messages) if m.get("role") == "user"))
+    return turn
+
+
 def plan_for(body: dict[str, Any]) -> Plan:
     """Decide the reply to one ``/v1/messages`` request body."""
-    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
-    if not users:
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    if not any(m.get("role") == "user" for m in messages):
         return Plan(text="Scripted reply: ")
-    blocks = _blocks(users[-1])
+    blocks = _newest_turn(messages)
     results = [i for i, b in enumerate(blocks) if b.get("type") == "tool_result"]
     if not results:
         found = _newest_directive_text(blocks)
@@ -103,7 +116,6 @@ def plan_for(body: dict[str, Any]) -> Plan:
     reply = Plan(text="Tool result: " + first_line(_visible(_result_text(blocks[results[-1]]))))
     # Walk back to the prompt that started this tool loop; continue a bash2 if its second round is owed.
     rounds = 0
-    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     for index in range(len(messages) - 1, -1, -1):
         message = messages[index]
         if message.get("role") != "user":
