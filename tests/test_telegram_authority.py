@@ -79,12 +79,20 @@ def with_config(tg: TelegramGateway, **options: Any) -> dict[str, Any]:
     return before
 
 
-def test_the_owner_launches_from_a_direct_message(tg: TelegramGateway) -> None:
+def test_the_owner_launches_from_a_direct_message_and_a_group(tg: TelegramGateway) -> None:
     reply = says(tg, Chat.private(OWNER), OWNER, "/claude --name owners [[text: hi]] hello")
     assert reply.startswith("Session launched.\nName: owners\n"), reply
     (s,) = [s for s in sessions(tg) if s["name"] == "owners"]
     tg.claw.launched.append(s["unit"])
     assert s["launchedBy"] == sender(OWNER)
+    # Its notifications go back to the chat it came from, through the bot that was asked.
+    assert s["originChannel"] == f"telegram|{ACCOUNT}|{OWNER.id}"
+    reply = says(tg, GROUP, OWNER, "/claude --name in-group [[text: hi]] hello")
+    assert reply.startswith("Session launched.\nName: in-group\n"), reply
+    (g,) = [s for s in sessions(tg) if s["name"] == "in-group"]
+    tg.claw.launched.append(g["unit"])
+    # A command typed in a group is answered in the group, not in the sender's direct messages.
+    assert (g["originChannel"], g["launchedBy"]) == (f"telegram|{ACCOUNT}|{GROUP.id}", sender(OWNER))
 
 
 @pytest.mark.parametrize(("chat", "user"), [(Chat.private(GUEST), GUEST), (GROUP, MEMBER)], ids=["guest-dm", "member"])

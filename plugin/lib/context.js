@@ -77,15 +77,22 @@ export function streamChannel(ctx = {}, config = {}) {
 }
 
 /**
- * The conversation a chat command comes from (seed order): `channel|chatId`, `channel|senderId`, a numeric
- * `id` as a Telegram chat, a `channelId` that is already a channel string. No fallbackChannel here: as an
- * origin it would beat the agentChannels routing clawunits does; streams use it (`commandStreamChannel`).
+ * The conversation a chat command comes from: the chat OpenClaw addresses its reply to (`ctx.to`,
+ * `telegram:<chat>`: a group's id in a group, the sender's in a direct message), then the seed's order:
+ * `channel|chatId`, `channel|senderId`, a numeric `id` as a Telegram chat, a `channelId` that is already a
+ * channel string. With `ctx.accountId` the channel account is kept (`telegram|main-bot|-100…`), so the
+ * notifier answers through the bot that was asked. No fallbackChannel here: as an origin it would beat the
+ * agentChannels routing clawunits does; streams use it (`commandStreamChannel`).
  */
 export function commandChannel(ctx = {}) {
   const channel = text(ctx.channel);
   if (channel) {
-    for (const target of [ctx.chatId, ctx.senderId]) {
-      const found = text(target) && channelString(`${channel}|${text(target)}`);
+    const to = text(ctx.to);
+    const chat = to.startsWith(`${channel}:`) ? to.slice(channel.length + 1).replace(/^(group|channel|user):/, "") : "";
+    const account = text(ctx.accountId);
+    for (const target of [chat, ctx.chatId, ctx.senderId]) {
+      const t = text(target);
+      const found = t && channelString(account ? `${channel}|${account}|${t}` : `${channel}|${t}`);
       if (found) return found;
     }
   }

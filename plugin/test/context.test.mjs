@@ -120,6 +120,17 @@ describe("command context (seed order)", () => {
     assert.equal(commandChannel({ channel: "webchat", senderId: "cli" }), "webchat|cli");
   });
 
+  it("answers in the chat OpenClaw replies to (a group, not the member), through the account that was asked", () => {
+    // As OpenClaw 2026.9.6 fills a Telegram command's ctx (tests/telegram_harness.py).
+    const group = { channel: "telegram", accountId: "main-bot", senderId: "3003", to: "telegram:-1001234567890" };
+    assert.equal(commandChannel(group), "telegram|main-bot|-1001234567890");
+    const dm = { channel: "telegram", accountId: "main-bot", senderId: "1001", to: "telegram:1001" };
+    assert.equal(commandChannel(dm), "telegram|main-bot|1001");
+    assert.equal(commandChannel({ ...group, to: "telegram:group:-1001234567890" }), "telegram|main-bot|-1001234567890");
+    // A `to` of another kind (webchat's is a session key) is not a chat.
+    assert.equal(commandChannel({ channel: "webchat", senderId: "cli", to: "agent:main:main" }), "webchat|cli");
+  });
+
   it("reads a numeric id as a Telegram chat, then a channelId that is a channel string", () => {
     assert.equal(commandChannel({ id: 12345 }), "telegram|12345");
     assert.equal(commandChannel({ channelId: "discord|chan" }), "discord|chan");
