@@ -62,6 +62,7 @@ def full_record() -> SessionRecord:
         result_preview="All 42 tests pass.",
         origin_channel="telegram:12345",
         origin_agent="agent-main",
+        launched_by="telegram|main-bot|12345",
         end_cause="budget",
         waiting_for="permission",
         pending_permission="a1b2c3",
