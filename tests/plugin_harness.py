@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -23,11 +24,18 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from conftest import OFFLINE_ENV, SCRUBBED
+
+if TYPE_CHECKING:
+    from clawunits.testing.scripted_api import ScriptedAPI
 
 NODE_VERSION = "24.21.0"
 OPENCLAW_VERSION = "2026.9.6"
 PROVISION_TIMEOUT = 900
+# The clawunits of the virtualenv install.sh made (the gateway finds it on PATH).
+CLAWUNITS = Path(sys.executable).parent / "clawunits"
 
 
 def cache_root() -> Path:
@@ -294,3 +302,30 @@ def scripted_model_config(config: dict[str, Any], api_url: str) -> dict[str, Any
     # Direct tool schemas: with Tool Search (the default) plugin tools hide behind tool_search/tool_call.
     config.setdefault("tools", {})["toolSearch"] = False
     return config
+
+
+def gateway_env(
+    root: Path, user_manager: dict[str, str], scripted_api: ScriptedAPI, claude_config_dir: Path
+) -> dict[str, str]:
+    """A test gateway's environment (and its clawunits'): a throw-away OpenClaw (state, config, logs, temp files)
+    and clawunits state under root, the scripted API, nothing off loopback (no update checks or statistics)."""
+    toolchain = provision()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
+    env.update(user_manager)
+    env.update(OFFLINE_ENV)
+    env.update(
+        {
+            "ANTHROPIC_BASE_URL": scripted_api.url,
+            "CLAUDE_CONFIG_DIR": str(claude_config_dir),
+            "CLAWUNITS_STATE_DIR": str(root / "state"),
+            "CLAWUNITS_CONFIG": str(root / "config" / "config.toml"),
+            "OPENCLAW_HOME": str(root / "home"),
+            "HOME": str(root / "home"),
+            "TMPDIR": str(root / "tmp"),
+            "CLAWUNITS_VENV": sys.prefix,
+            "OPENCLAW_NO_AUTO_UPDATE": "1",
+            "PATH": toolchain.path(str(CLAWUNITS.parent), os.environ.get("PATH", "/usr/bin:/bin")),
+        }
+    )
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    return env

@@ -14,7 +14,6 @@ What the plugin sees (OpenClaw 2026.9.6): a command's ctx has ``senderId`` (the 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -25,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import OFFLINE_ENV, REPO, SCRUBBED, Claw, _stop_units
+from conftest import REPO, Claw, _stop_units
 from fake_model import FakeModel
 from fake_telegram import Chat, FakeTelegram, Sent, User
-from plugin_harness import Gateway, GatewayError, free_port, provision
+from plugin_harness import Gateway, GatewayError, free_port, gateway_env, provision
 
 from clawunits.testing.scripted_api import ScriptedAPI
 
@@ -79,32 +78,6 @@ class TelegramGateway:
         after = self.bot.mark()
         self.bot.user_says(chat, user, text)
         return self.bot.wait_for_message(chat.id, after=after, timeout=timeout)
-
-
-def gateway_env(
-    root: Path, user_manager: dict[str, str], scripted_api: ScriptedAPI, claude_config_dir: Path
-) -> dict[str, str]:
-    """The environment test_plugin_e2e gives its gateway: everything under root, nothing off loopback."""
-    toolchain = provision()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
-    env.update(user_manager)
-    env.update(OFFLINE_ENV)
-    env.update(
-        {
-            "ANTHROPIC_BASE_URL": scripted_api.url,
-            "CLAUDE_CONFIG_DIR": str(claude_config_dir),
-            "CLAWUNITS_STATE_DIR": str(root / "state"),
-            "CLAWUNITS_CONFIG": str(root / "config" / "config.toml"),
-            "OPENCLAW_HOME": str(root / "home"),
-            "HOME": str(root / "home"),
-            "TMPDIR": str(root / "tmp"),
-            "CLAWUNITS_VENV": sys.prefix,
-            "OPENCLAW_NO_AUTO_UPDATE": "1",
-            "PATH": toolchain.path(str(CLAWUNITS.parent), os.environ.get("PATH", "/usr/bin:/bin")),
-        }
-    )
-    env.pop("TELEGRAM_BOT_TOKEN", None)
-    return env
 
 
 @contextmanager

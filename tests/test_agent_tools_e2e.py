@@ -10,7 +10,6 @@ network: everything stays on loopback.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -20,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OFFLINE_ENV, REPO, SCRUBBED, Claw, _stop_units
-from plugin_harness import Gateway, free_port, provision, scripted_model_config
+from conftest import REPO, Claw, _stop_units
+from plugin_harness import Gateway, free_port, gateway_env, provision, scripted_model_config
 
 from clawunits.testing.scripted_api import ScriptedAPI
 
@@ -63,23 +62,7 @@ def agent_e2e(
     (ws_other / "skills" / "claude-code-autonomy" / "SKILL.md").write_text(AUTONOMY_SKILL)
     (ws_other / "HEARTBEAT.md").write_text("# Heartbeat\n- Answer waiting Claude Code sessions.\n")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
-    env.update(user_manager)
-    env.update(OFFLINE_ENV)
-    env.update(
-        {
-            "ANTHROPIC_BASE_URL": scripted_api.url,
-            "CLAUDE_CONFIG_DIR": str(claude_config_dir),
-            "CLAWUNITS_STATE_DIR": str(root / "state"),
-            "CLAWUNITS_CONFIG": str(root / "config" / "config.toml"),
-            "OPENCLAW_HOME": str(home),
-            "HOME": str(home),
-            "TMPDIR": str(tmp),
-            "CLAWUNITS_VENV": sys.prefix,
-            "OPENCLAW_NO_AUTO_UPDATE": "1",
-            "PATH": toolchain.path(str(CLAWUNITS.parent), os.environ.get("PATH", "/usr/bin:/bin")),
-        }
-    )
+    env = gateway_env(root, user_manager, scripted_api, claude_config_dir)
     claw = Claw(
         env=env,
         state_dir=root / "state",

@@ -10,7 +10,6 @@ loopback scripted Messages API. Nothing is skipped: if provisioning fails, the t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tomllib
@@ -21,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OFFLINE_ENV, REPO, SCRUBBED, Claw, _stop_units, unit_property, wait_until
-from plugin_harness import Gateway, free_port, provision
+from conftest import REPO, Claw, _stop_units, unit_property, wait_until
+from plugin_harness import Gateway, free_port, gateway_env, provision
 from test_worktree import make_repo
 
 from clawunits.testing.scripted_api import ScriptedAPI
@@ -82,25 +81,7 @@ def e2e(
     (ws_other / "skills" / "claude-code-autonomy" / "SKILL.md").write_text(AUTONOMY_SKILL)
     (ws_other / "HEARTBEAT.md").write_text("# Heartbeat\n- Answer waiting Claude Code sessions.\n")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
-    env.update(user_manager)
-    env.update(OFFLINE_ENV)
-    env.update(
-        {
-            "ANTHROPIC_BASE_URL": scripted_api.url,
-            "CLAUDE_CONFIG_DIR": str(claude_config_dir),
-            "CLAWUNITS_STATE_DIR": str(root / "state"),
-            "CLAWUNITS_CONFIG": str(root / "config" / "config.toml"),
-            # A throw-away OpenClaw: its state, config, logs and temp files live under root.
-            "OPENCLAW_HOME": str(home),
-            "HOME": str(home),
-            "TMPDIR": str(tmp),
-            "CLAWUNITS_VENV": sys.prefix,
-            # No update checks or statistics: the gateway stays on loopback.
-            "OPENCLAW_NO_AUTO_UPDATE": "1",
-            "PATH": toolchain.path(str(CLAWUNITS.parent), os.environ.get("PATH", "/usr/bin:/bin")),
-        }
-    )
+    env = gateway_env(root, user_manager, scripted_api, claude_config_dir)
     claw = Claw(
         env=env,
         state_dir=root / "state",
