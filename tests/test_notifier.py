@@ -545,6 +545,36 @@ def test_the_notifier_keeps_following_when_its_journalctl_dies(claw: Claw) -> No
     assert len(rec.texts("41")) == 2 and len(rec.texts("42")) == 2  # nothing read twice
 
 
+# A journalctl whose follow never wakes up: it prints what the journal holds when it starts, then sits on
+# everything after (what systemd 252's journalctl -f did in CI after missing journald's wake-up, until some
+# other write came). Stand-in for a race the real one shows too rarely to test; its reads are the real ones.
+DEAF_JOURNALCTL = """\
+#!/usr/bin/env python3
+import os, sys, time
+args = sys.argv[1:]
+if "-f" in args:
+    args.remove("-f")
+    os.spawnvp(os.P_WAIT, "journalctl", ["journalctl", *args])
+    sys.stdout.flush()
+    time.sleep(3600)
+os.execvp("journalctl", ["journalctl", *args])
+"""
+
+
+def test_a_follow_that_misses_its_wake_up_is_noticed_and_started_again(claw: Claw, tmp_path: Path) -> None:
+    rec = configure(claw, claudePath=str(FAKE_CLAUDE))
+    deaf = tmp_path / "journalctl"
+    deaf.write_text(DEAF_JOURNALCTL)
+    deaf.chmod(0o755)
+    with running_notifier(claw, rec, CLAWUNITS_JOURNALCTL=str(deaf)) as n:
+        s = claw.launch("one", "--name", "unheard", "--multi-turn-disabled", "--channel", "telegram|43")
+        # The stand-in hands over nothing written after it started: only the follower's own check finds these.
+        wait_until(lambda: len(rec.texts("43")) >= 2, timeout=30, what="the session's messages")
+        n.settle(s["unit"])
+        assert "journalctl -f missed new entries" in n.log()
+    assert [t.split("\n")[0] for t in rec.texts("43")] == ["↩️ [unheard] Launched:", "✅ [unheard] Completed"]
+
+
 # -- delivery ----------------------------------------------------------------------------------------------
 
 

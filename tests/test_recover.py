@@ -344,7 +344,10 @@ def test_sessions_interrupted_by_a_manager_restart_are_resumed_as_themselves(
         try:
             wait_until(lambda: len(rec.texts("81")) >= 5 and len(rec.texts("82")) >= 3, timeout=90, what="notices")
         except AssertionError as e:
-            raise AssertionError(f"{e}; sent so far: {[t.split(chr(10))[0] for t in rec.texts()]}") from None
+            sent = [t.split(chr(10))[0] for t in rec.texts()]
+            seen = [(r["type"], r.get("status")) for u in (asker["unit"], worker["unit"]) for r in records(claw, u)]
+            log = notifier.log()
+            raise AssertionError(f"{e}; sent so far: {sent}; records: {seen}; notifier log:\n{log}") from None
         notifier.settle(asker["unit"], worker["unit"], doomed["unit"], done["unit"])
     finally:
         notifier.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,6 +16,13 @@ from clawunits.systemd import journal
 log = logging.getLogger(__name__)
 
 FOLLOW_RESTART_SEC = 1.0
+# journalctl -f (systemd 252) can miss journald's wake-up for entries written while it starts reading, and then
+# sits on them until the next write anywhere in the journal (seen: a notifier started just after a burst stayed
+# silent for minutes). So while it is idle the follower asks whether anything lies past its cursor, and follows
+# again if so: every second in its first seconds, then rarely (each check is one ~10 ms journalctl run).
+STALL_CHECK_SEC = 1.0
+STALL_CHECK_LATER_SEC = 30.0
+STARTING_SEC = 15.0
 
 # (session id, record, journal cursor before the record)
 OnRecord = Callable[[str, Record, str | None], None]
@@ -29,20 +37,49 @@ class Follower:
         self.since = since
         self.on_record = on_record
         self.streams: dict[str, tuple[Joiner, GapDetector]] = {}
+        self.last_read = time.monotonic()
         # Runner streams of a newer format than this notifier reads: their records are not handled (see _newer).
         self.newer: set[str] = set()
 
     async def run(self) -> None:
         """Follow the journal for the daemon's life: should ``journalctl`` end (killed, out of memory, a bad
-        line), start it again after the last entry read, so the notifier never sits deaf but alive."""
+        line) or stall, start it again after the last entry read, so the notifier never sits deaf but alive."""
         while True:
             try:
-                async for entry in journal.follow_user(self.cursor, self.since):
-                    self.on_entry(entry)
-                log.warning("journalctl ended; following again after the last entry read")
+                await self._follow()
             except Exception:  # logged with traceback; following goes on
                 log.exception("following the journal failed; following again after the last entry read")
             await asyncio.sleep(FOLLOW_RESTART_SEC)
+
+    async def _follow(self) -> None:
+        """One ``journalctl -f``, until it ends or is found sitting on entries it did not hand over."""
+        started = time.monotonic()
+        reader = asyncio.create_task(self._read())
+        try:
+            while True:
+                starting = time.monotonic() - started < STARTING_SEC
+                done, _ = await asyncio.wait({reader}, timeout=STALL_CHECK_SEC if starting else STALL_CHECK_LATER_SEC)
+                if done:
+                    reader.result()  # its error, if any, is logged by run
+                    log.warning("journalctl ended; following again after the last entry read")
+                    return
+                if await self._stalled():
+                    log.warning("journalctl -f missed new entries; following again after the last entry read")
+                    return
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _read(self) -> None:
+        async for entry in journal.follow_user(self.cursor, self.since):
+            self.last_read = time.monotonic()
+            self.on_entry(entry)
+
+    async def _stalled(self) -> bool:
+        """Idle for a while, yet the journal holds an entry after the last one read."""
+        if time.monotonic() - self.last_read < STALL_CHECK_SEC:
+            return False
+        return await journal.user_entry_after(self.cursor, self.since)
 
     def on_entry(self, entry: journal.Entry) -> None:
         session_id = session_of(entry.identifier)

@@ -133,16 +133,27 @@ class Entry:
     cursor: str
 
 
+def _user_stdout() -> list[str]:
+    """journalctl over the stdout entries of all the user's units (every session's records)."""
+    return [JOURNALCTL, "-q", "-a", "--no-pager", "-o", "json", f"_UID={os.getuid()}", "_TRANSPORT=stdout"]
+
+
+async def user_entry_after(cursor: str | None, since: datetime) -> bool:
+    """Is there a stdout entry of the user's units after ``cursor`` (or from ``since``)? One short run."""
+    argv = [*_user_stdout(), "--output-fields=SYSLOG_IDENTIFIER", "-n", "1", *_start(cursor, since)]
+    return bool((await proc.run_async(argv, timeout=30.0)).stdout.strip())
+
+
+def _start(cursor: str | None, since: datetime) -> list[str]:
+    # journalctl wants --since in local time.
+    return [f"--after-cursor={cursor}"] if cursor else [f"--since={since.astimezone():%Y-%m-%d %H:%M:%S}"]
+
+
 async def follow_user(cursor: str | None, since: datetime) -> AsyncIterator[Entry]:
     """``journalctl -f`` over the user's stdout entries (every session's records, told apart by identifier),
     after ``cursor``, or without one from ``since``; ends when journalctl does. A line that is not JSON is
     skipped; one over :data:`READ_LIMIT` raises ValueError."""
-    argv = [
-        JOURNALCTL, "-f", "-q", "-a", "--no-pager", "-o", "json",
-        "--output-fields=MESSAGE,SYSLOG_IDENTIFIER", f"_UID={os.getuid()}", "_TRANSPORT=stdout",
-    ]  # fmt: skip
-    # journalctl wants --since in local time.
-    argv += [f"--after-cursor={cursor}"] if cursor else [f"--since={since.astimezone():%Y-%m-%d %H:%M:%S}"]
+    argv = [*_user_stdout(), "-f", "--output-fields=MESSAGE,SYSLOG_IDENTIFIER", *_start(cursor, since)]
     async with proc.stream_async(argv, limit=READ_LIMIT) as lines:
         async for line in lines:
             try:
