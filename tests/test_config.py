@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from clawunits.state.config import ConfigError, Settings, config_path, load_settings, settings_from_dict, state_dir
+from clawunits.state.config import (
+    ConfigError,
+    Settings,
+    config_path,
+    load_settings,
+    settings_from_dict,
+    state_dir,
+    write_settings,
+)
 
 FULL = """\
 maxSessions = 3
@@ -202,3 +210,23 @@ def test_paths_follow_the_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     assert state_dir() == tmp_path / "st"
     write(tmp_path, "maxSessions = 9\n").rename(tmp_path / "mine.toml")
     assert load_settings().maxSessions == 9
+
+
+def test_sync_merges_keeping_what_a_person_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('openclawPath = "/opt/openclaw/bin/openclaw"\nmaxSessions = 2\n')
+    written = write_settings({"maxSessions": 4, "stopTimeoutSec": 9, "timeoutMs": 1000}, path)
+    assert written == {"openclawPath": "/opt/openclaw/bin/openclaw", "maxSessions": 4, "stopTimeoutSec": 9}
+    assert load_settings(path).openclawPath == "/opt/openclaw/bin/openclaw"
+    # A key the plugin no longer sets takes its default again; the hand-written one stays.
+    assert write_settings({"maxSessions": 4}, path) == {"openclawPath": "/opt/openclaw/bin/openclaw", "maxSessions": 4}
+    assert load_settings(path).stopTimeoutSec == Settings().stopTimeoutSec
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_sync_into_an_unreadable_file_fails_and_keeps_it(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("maxSessions = [unclosed\n")
+    with pytest.raises(ConfigError, match=r"config\.toml"):
+        write_settings({"maxSessions": 4}, path)
+    assert path.read_text() == "maxSessions = [unclosed\n"

@@ -62,6 +62,9 @@ class E2E:
         return unit_property(self.claw, unit, "ActiveState")
 
 
+HAND_WRITTEN_OPENCLAW = "/opt/openclaw/bin/openclaw"
+
+
 @pytest.fixture(scope="module")
 def e2e(
     tmp_path_factory: pytest.TempPathFactory,
@@ -114,6 +117,9 @@ def e2e(
         }
     )
     gw.write_config(config)
+    # What a person wrote in clawunits' own config before the plugin came: the sync keeps it.
+    claw.config_path.parent.mkdir(parents=True, exist_ok=True)
+    claw.config_path.write_text(f'openclawPath = "{HAND_WRITTEN_OPENCLAW}"\n')
     gw.start()
     e = E2E(gw=gw, claw=claw, ws_main=ws_main, ws_other=ws_other, project=project, unmapped=unmapped)
     try:
@@ -147,6 +153,8 @@ def test_installed_plugin_is_loaded_with_its_skill_and_synced_config(e2e: E2E) -
     assert synced["agentChannels"] == {str(e2e.project.parent): MAIN_CHANNEL, str(e2e.ws_other): OTHER_CHANNEL}
     assert synced["stopTimeoutSec"] == 10 and synced["skipSafetyChecks"] is False
     assert "clawunitsPath" not in synced
+    assert synced["openclawPath"] == HAND_WRITTEN_OPENCLAW  # unset in the plugin config: the file's value stays
+    assert "maxSessions" not in synced  # OpenClaw passes no schema defaults: clawunits' own apply
 
     skills = e2e.gw.call("skills.status", {"agentId": "main"})["skills"]
     skill = next(s for s in skills if s["name"] == "claude-code-orchestration")

@@ -84,7 +84,8 @@ def config_show(as_json: bool) -> None:
 @config.command("sync")
 @json_option
 def config_sync(as_json: bool) -> None:
-    """Replace the config file with the plugin config given as a JSON object on stdin (validated first)."""
+    """Merge the plugin config given as a JSON object on stdin into the config file (validated first): what it
+    sets replaces the file's; what it leaves unset keeps the value written in the file by hand."""
     import json
 
     from clawunits.state.config import config_path, write_settings

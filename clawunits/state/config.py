@@ -129,10 +129,14 @@ PLUGIN_ONLY = frozenset({"clawunitsPath", "timeoutMs", "maxOutputBytes"})
 
 
 def write_settings(raw: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
-    """Validate a plugin config and write it as clawunits' config file (atomic, 0600); returns what was written.
+    """Merge a plugin config into clawunits' config file (atomic, 0600); returns what the file now holds.
 
-    An option left out of the plugin config takes its default.
+    Options the plugin config sets replace the file's. Options it leaves unset keep the value a person wrote in
+    the file; those an earlier sync wrote (listed in ``<config>.synced``) go, so they take their default again.
+    A file that cannot be read is an error and is left as it is.
     """
+    import json
+
     import tomli_w
 
     from clawunits.state.store import ensure_private_dir, write_atomically
@@ -140,21 +144,46 @@ def write_settings(raw: dict[str, Any], path: Path | None = None) -> dict[str, A
     options = {k: v for k, v in raw.items() if k not in PLUGIN_ONLY and v is not None}
     settings_from_dict(options, source="plugin config")
     path = path or config_path()
+    synced_before = set(_synced_keys(path))
+    kept = {k: v for k, v in _read_raw(path).items() if k not in options and k not in synced_before}
+    merged = {**kept, **options}
+    settings_from_dict(merged, source=f"{path} merged with the plugin config")
     ensure_private_dir(path.parent)
-    write_atomically(path, tomli_w.dumps(options).encode())
-    return options
+    write_atomically(path, tomli_w.dumps(merged).encode())
+    write_atomically(synced_path(path), json.dumps(sorted(options)).encode())
+    return merged
+
+
+def synced_path(path: Path) -> Path:
+    """Where the names of the options the plugin's last sync wrote are kept."""
+    return path.with_name(path.name + ".synced")
+
+
+def _synced_keys(path: Path) -> list[str]:
+    import json
+
+    try:
+        keys = json.loads(synced_path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        return []  # damaged: the file's options are kept, which loses nothing a person wrote
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
+def _read_raw(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read config {path}: {e}", hint="fix or remove the file") from e
 
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read the config file if it exists and return validated settings."""
     path = path or config_path()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Settings()
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot read config {path}: {e}", hint="fix or remove the file") from e
-    return settings_from_dict(raw, source=str(path))
+    return settings_from_dict(_read_raw(path), source=str(path))
 
 
 def settings_from_dict(raw: dict[str, Any], source: str = "config") -> Settings:
