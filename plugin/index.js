@@ -9,6 +9,7 @@
 import { ClawunitsError, cliSettings, runClawunits } from "./lib/cli.js";
 import { COMMANDS } from "./lib/commands.js";
 import { callerArgs, channelString, commandCaller, toolCaller } from "./lib/context.js";
+import { gatewaySenders, startDelivery } from "./lib/delivery.js";
 import { OPERATIONS, TOOL_NAMES } from "./lib/operations.js";
 import { cliCall, readValues, toolSchema } from "./lib/params.js";
 
@@ -112,7 +113,7 @@ const lastSync = { key: undefined, promise: undefined, pending: false };
  * the file may have changed since); a sync of the same config already under way is shared.
  */
 export function syncConfig(config, run, logger, { force = false } = {}) {
-  const key = JSON.stringify(config ?? {});
+  const key = JSON.stringify({ ...gatewayFacts(config ?? {}), ...(config ?? {}) });
   if (lastSync.key === key && (lastSync.pending || !force)) return lastSync.promise;
   lastSync.key = key;
   lastSync.pending = true;
@@ -132,6 +133,19 @@ export function syncConfig(config, run, logger, { force = false } = {}) {
     });
   lastSync.promise = promise;
   return promise;
+}
+
+/**
+ * Where this gateway keeps its state and config, for the notifier's `openclaw` calls (when it cannot hand a
+ * message to this gateway): filled in from the gateway's own environment where the plugin config is silent.
+ */
+export function gatewayFacts(config, env = process.env) {
+  const facts = {
+    openclawStateDir: env.OPENCLAW_STATE_DIR,
+    openclawConfigPath: env.OPENCLAW_CONFIG_PATH,
+    openclawProfile: env.OPENCLAW_PROFILE,
+  };
+  return Object.fromEntries(Object.entries(facts).filter(([k, v]) => v && config[k] === undefined));
 }
 
 export function resetSyncState() {
@@ -164,12 +178,21 @@ function register(api) {
       scope: op.rpc.scope,
     });
   }
+  let delivery;
   api.registerService({
     id: "clawunits-config",
+    // The config sync, then the delivery of what the notifier hands over (lib/delivery.js), in this gateway.
     start: async () => {
-      await syncConfig(config, run, api.logger, { force: true });
+      const synced = await syncConfig(config, run, api.logger, { force: true });
+      if (synced?.deliveryDir && !delivery) {
+        delivery = startDelivery({ dir: synced.deliveryDir, ...gatewaySenders(api), logger: api.logger });
+        api.logger?.info?.(`clawunits: delivering notifications from ${synced.deliveryDir}`);
+      }
     },
-    stop: () => {},
+    stop: async () => {
+      await delivery?.stop();
+      delivery = undefined;
+    },
   });
 
   // register() also runs for discovery and setup passes (sometimes with an empty config): side effects

@@ -169,8 +169,10 @@ def test_launchers_answer_their_own_sessions_only_with_the_switch(claw: Claw) ->
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (["--sender", OWNER, "sessions"], "--sender, --sender-is-owner and --gateway-owner need --via"),
+        (["--sender", OWNER, "sessions"], "--gateway-owner, --agent-id and --session-key need --via command or tool"),
+        (["--session-key", "agent:main:main", "sessions"], "need --via command or tool"),
         (["--via", "command", "--sender", "telegram|111", "sessions"], "invalid sender 'telegram|111'"),
+        (["--via", "tool", "--session-key", "agent:main:\nmain", "sessions"], "invalid session key"),
     ],
 )
 def test_caller_options_are_checked(claw: Claw, args: list[str], error: str) -> None:

@@ -37,6 +37,9 @@ permissionTimeoutSec = 45
 planApprovalMode = "default"
 stallTimeoutSec = 120.5
 openclawPath = "/opt/openclaw/bin/openclaw"
+openclawStateDir = "/srv/openclaw/state"
+openclawConfigPath = "/srv/openclaw/openclaw.json"
+openclawProfile = "work"
 memoryMax = "2G"
 cpuQuota = "150%"
 tasksMax = 256
@@ -47,6 +50,7 @@ allowedSenders = ["telegram|default|12345", "discord|work|987"]
 launchersAnswerOwnSessions = true
 restrictReads = true
 agentRunsWithoutRequester = "read-only"
+wakeAgentOnCommandLaunch = true
 """
 
 
@@ -98,6 +102,9 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         planApprovalMode="default",
         stallTimeoutSec=120.5,
         openclawPath="/opt/openclaw/bin/openclaw",
+        openclawStateDir="/srv/openclaw/state",
+        openclawConfigPath="/srv/openclaw/openclaw.json",
+        openclawProfile="work",
         memoryMax="2G",
         cpuQuota="150%",
         tasksMax=256,
@@ -108,6 +115,7 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         launchersAnswerOwnSessions=True,
         restrictReads=True,
         agentRunsWithoutRequester="read-only",
+        wakeAgentOnCommandLaunch=True,
     )
     # The file above really sets every option there is: a new option needs a line here.
     for f in dataclasses.fields(Settings):

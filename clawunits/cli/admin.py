@@ -88,7 +88,8 @@ def config_sync(as_json: bool) -> None:
     sets replaces the file's; what it leaves unset keeps the value written in the file by hand."""
     import json
 
-    from clawunits.state.config import config_path, write_settings
+    from clawunits.notifier.gateway import handover_dir
+    from clawunits.state.config import config_path, state_dir, write_settings
 
     try:
         raw = json.loads(sys.stdin.read() or "{}")
@@ -97,4 +98,6 @@ def config_sync(as_json: bool) -> None:
     if not isinstance(raw, dict):
         raise click.UsageError("stdin must be a JSON object")
     written = write_settings(raw)
-    emit(as_json, {"path": str(config_path()), "settings": written}, f"wrote {config_path()}")
+    # The plugin's delivery service learns here where the notifier hands it messages.
+    delivery = str(handover_dir(state_dir()))
+    emit(as_json, {"path": str(config_path()), "settings": written, "deliveryDir": delivery}, f"wrote {config_path()}")

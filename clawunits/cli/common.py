@@ -38,17 +38,26 @@ def skipped(ctx: click.Context) -> list[dict[str, str]]:
     return get_service(ctx).store.skipped_json()
 
 
-# Where the root command leaves who calls (``--via``, ``--sender``, ``--sender-is-owner``, ``--gateway-owner``).
+# Where the root command leaves who calls (``--via``, ``--sender``, ``--sender-is-owner``, ``--gateway-owner``,
+# ``--agent-id``, ``--session-key``).
 CALLER = "clawunits.caller"
 
 
 def get_service(ctx: click.Context) -> Service:
-    from clawunits.senders import check_sender
+    from clawunits.senders import check_sender, check_session_key
     from clawunits.service.api import Caller, Service, Via
+    from clawunits.service.checks import check_agent
 
     if ctx.obj is None:
-        via, sender, owner, owners = ctx.meta.get(CALLER, ("shell", None, False, ()))
-        caller = Caller(Via(via), check_sender(sender) if sender else None, owner, tuple(owners))
+        via, sender, owner, owners, agent_id, key = ctx.meta.get(CALLER, ("shell", None, False, (), None, None))
+        caller = Caller(
+            Via(via),
+            check_sender(sender) if sender else None,
+            owner,
+            tuple(owners),
+            check_agent(agent_id),
+            check_session_key(key) if key else None,
+        )
         ctx.obj = Service(caller=caller)
         ctx.call_on_close(ctx.obj.close)
     return ctx.obj

@@ -40,12 +40,28 @@ INTERNAL_ERROR = 70
     metavar="ENTRY",
     help="An entry of the gateway's commands.ownerAllowFrom (channel:id or id): a sender it names is an owner.",
 )
+@click.option("--agent-id", metavar="ID", help="The OpenClaw agent the call comes from (--via command/tool).")
+@click.option(
+    "--session-key",
+    metavar="KEY",
+    help="The OpenClaw session the call comes from (--via command/tool): the one a launched session wakes.",
+)
 @click.pass_context
-def cli(ctx: click.Context, via: str, sender: str | None, sender_is_owner: bool, owners: tuple[str, ...]) -> None:
+def cli(
+    ctx: click.Context,
+    via: str,
+    sender: str | None,
+    sender_is_owner: bool,
+    owners: tuple[str, ...],
+    agent_id: str | None,
+    session_key: str | None,
+) -> None:
     """Claude Code sessions as transient systemd user units."""
-    if via == "shell" and (sender or sender_is_owner or owners):
-        raise click.UsageError("--sender, --sender-is-owner and --gateway-owner need --via command or --via tool")
-    ctx.meta[CALLER] = (via, sender, sender_is_owner, owners)
+    if via == "shell" and (sender or sender_is_owner or owners or agent_id or session_key):
+        raise click.UsageError(
+            "--sender, --sender-is-owner, --gateway-owner, --agent-id and --session-key need --via command or tool"
+        )
+    ctx.meta[CALLER] = (via, sender, sender_is_owner, owners, agent_id, session_key)
 
 
 for command in (

@@ -93,13 +93,13 @@ class Decider:
             s, str(rec.get("tool")), str(rec.get("summary") or ""), str(rec.get("requestId"))
         )
         self.notify(s, f"{rec.cursor}:asks", text)
-        self.wakes.add(s.id, f"{rec.cursor}:wake", messages.wake_waiting(s, text))
+        self._wake(s, f"{rec.cursor}:wake", messages.wake_waiting(s, text))
         self.stream.event(s, rec, messages.fg_waiting(s))
 
     def _on_plan(self, s: SessionRecord, rec: R.Record) -> None:
         plan, version = str(rec.get("plan") or ""), int(rec.get("version") or 0)
         self.notify(s, f"{rec.cursor}:plan", messages.plan_ready(s, plan, version))
-        self.wakes.add(s.id, f"{rec.cursor}:wake", messages.wake_plan(s, plan, version))
+        self._wake(s, f"{rec.cursor}:wake", messages.wake_plan(s, plan, version))
         self.stream.event(s, rec, messages.fg_waiting(s))
 
     def _on_waiting(self, s: SessionRecord, rec: R.Record) -> None:
@@ -112,11 +112,11 @@ class Decider:
             asked = rec.get("asked") or []
             text = "\n".join(str(q) for q in asked) if asked else preview
             self.notify(s, f"{rec.cursor}:asks", messages.asks(s, text))
-            self.wakes.add(s.id, f"{rec.cursor}:wake", messages.wake_waiting(s, text))
+            self._wake(s, f"{rec.cursor}:wake", messages.wake_waiting(s, text))
             self.stream.event(s, rec, messages.fg_waiting(s))
         else:
             self.notify(s, f"{rec.cursor}:completed", messages.completed(s, preview, s.cost_usd))
-            self.wakes.add(s.id, f"{rec.cursor}:wake", messages.wake_completed(s, preview))
+            self._wake(s, f"{rec.cursor}:wake", messages.wake_completed(s, preview))
             self.stream.event(s, rec, messages.fg_completed(s))
 
     def _on_exit(self, s: SessionRecord, rec: R.Record) -> None:
@@ -138,7 +138,7 @@ class Decider:
         elif cause == "completed" and not s.multi_turn:
             preview = s.result_preview or ""
             self.notify(s, key, messages.completed(s, preview, cost))
-            self.wakes.add(s.id, f"{rec.cursor}:wake", messages.wake_completed(s, preview))
+            self._wake(s, f"{rec.cursor}:wake", messages.wake_completed(s, preview))
             self.stream.event(s, rec, messages.fg_completed(s))
         elif cause == "idle-timeout" and self.last_question.get(s.id):
             # It waited for an answer that never came; the idle timeout closed it.
@@ -151,6 +151,11 @@ class Decider:
     def _on_tool_use(self, s: SessionRecord, rec: R.Record) -> None:
         text = messages.fg_tool(str(rec.get("tool", "?")), str(rec.get("summary") or ""))
         self.stream.event(s, rec, text)
+
+    def _wake(self, s: SessionRecord, key: str, text: str) -> None:
+        """A wake event for the agent session the session wakes, if any (see docs/NOTIFICATIONS.md)."""
+        if s.wakes_agent:
+            self.wakes.add(s.id, key, text, s.wake_agent_id, s.wake_session_key)
 
     def notify(self, s: SessionRecord, key: str, text: str) -> None:
         """A level-1 notification to the session's chat (as routed), or logged when it has none."""

@@ -8,8 +8,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from clawunits.notifier.channels import parse_channel
+from clawunits.notifier.channels import parse_channel, split_text
+from clawunits.notifier.gateway import Handover, message_payload, wake_payload
 from clawunits.notifier.openclaw import OpenClaw
 from clawunits.notifier.outbox import Item, Outbox
 
@@ -19,11 +21,13 @@ WAKE_DEBOUNCE_SEC = 5.0
 
 
 class Delivery:
-    """Sends what is enqueued and marks it sent in the outbox."""
+    """Sends what is enqueued and marks it sent in the outbox: handed to the running gateway when its plugin
+    takes hand-overs (:mod:`clawunits.notifier.gateway`), else through the ``openclaw`` CLI."""
 
-    def __init__(self, outbox: Outbox, openclaw: OpenClaw) -> None:
+    def __init__(self, outbox: Outbox, openclaw: OpenClaw, handover: Handover | None = None) -> None:
         self.outbox = outbox
         self.openclaw = openclaw
+        self.handover = handover
         self.queues: dict[str, asyncio.Queue[Item]] = {}
         self.workers: dict[str, asyncio.Task[None]] = {}
 
@@ -41,16 +45,40 @@ class Delivery:
             try:
                 if item.key not in self.outbox.pending:
                     continue  # already sent (queued twice) or superseded
-                if item.channel is None:
-                    ok = await self.openclaw.system_event(item.text)
-                else:
-                    channel = parse_channel(item.channel)
-                    ok = channel is not None and await self.openclaw.send(channel, item.text)
+                ok = await self._send(item)
                 self.outbox.mark_sent(item.key, ok)
+                if self.handover is not None:
+                    self.handover.settle(item.key)
                 if not ok:
                     log.error("giving up on %s to %s after retries", item.key, name)
             finally:
                 queue.task_done()
+
+    async def _send(self, item: Item) -> bool:
+        channel = parse_channel(item.channel) if item.channel is not None else None
+        if item.channel is not None and channel is None:
+            return False
+        if self.handover is not None and self.handover.in_use():
+            if channel is None:
+                payload = wake_payload(item.text, item.session_key, item.agent_id)
+            else:
+                payload = message_payload(channel, split_text(item.text, channel))
+            return await self._hand_over(item, payload)
+        if channel is None:
+            return await self.openclaw.system_event(item.text, item.session_key)
+        return await self.openclaw.send(channel, item.text)
+
+    async def _hand_over(self, item: Item, payload: dict[str, Any]) -> bool:
+        """To the gateway, retried with the CLI's pauses when the channel refuses it (a receipt with an error)."""
+        assert self.handover is not None
+        for attempt in range(len(self.openclaw.backoff) + 1):
+            if attempt:
+                await asyncio.sleep(self.openclaw.backoff[attempt - 1])
+            receipt = await self.handover.deliver(item.key, payload)
+            if receipt.ok:
+                return True
+            log.warning("gateway delivery of %s failed (attempt %d): %s", item.key, attempt + 1, receipt.error)
+        return False
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` for what is queued to go out, then stop the workers."""
@@ -81,7 +109,7 @@ class Wakes:
         self.pending: dict[str, PendingWake] = {}
         self.last_at: dict[str, float] = {}
 
-    def add(self, sid: str, key: str, text: str) -> None:
+    def add(self, sid: str, key: str, text: str, agent_id: str | None = None, session_key: str | None = None) -> None:
         if self.outbox.known(key):
             return
         previous = self.pending.get(sid)
@@ -90,7 +118,7 @@ class Wakes:
             self.outbox.mark_sent(previous.key, superseded=True)
         due = max(time.monotonic(), self.last_at.get(sid, 0.0) + WAKE_DEBOUNCE_SEC)
         self.pending[sid] = PendingWake(key, text, due)
-        self.outbox.add(Item(key, text))
+        self.outbox.add(Item(key, text, None, agent_id, session_key))
 
     def release(self) -> None:
         """Enqueue the wakes whose debounce has passed."""

@@ -22,12 +22,14 @@ from pathlib import Path
 from clawunits.notifier.decide import Decider
 from clawunits.notifier.deliver import Delivery, Wakes
 from clawunits.notifier.follow import Follower
+from clawunits.notifier.gateway import Handover, handover_dir
 from clawunits.notifier.openclaw import OpenClaw
 from clawunits.notifier.outbox import Outbox
 from clawunits.notifier.streaming import ForegroundStream
 from clawunits.records import utc_now_iso
 from clawunits.service.api import Service
 from clawunits.service.foreground import Foreground, cursor_seqnum
+from clawunits.state.config import ConfigError, config_path, load_settings
 from clawunits.state.models import SessionRecord, parse_ts
 from clawunits.state.store import ensure_private_dir, write_atomically
 
@@ -49,7 +51,10 @@ class Notifier:
         self.settings = service.settings
         self.dir = ensure_private_dir(self.store.root / "notifier")
         self.outbox = Outbox(self.dir / "outbox.jsonl")
-        self.delivery = Delivery(self.outbox, openclaw or OpenClaw(self.settings.openclawPath))
+        self.own_openclaw = openclaw is None  # built from the settings, so rebuilt when they change
+        self.handover = Handover(handover_dir(self.store.root))
+        self.delivery = Delivery(self.outbox, openclaw or OpenClaw.from_settings(self.settings), self.handover)
+        self.config_stamp = _stamp(config_path())
         self.stream = ForegroundStream(Foreground(self.store), self.outbox, self.delivery.enqueue)
         self.wakes = Wakes(self.outbox, self.delivery.enqueue)
         self.since = _read(self.dir / "since") or self._first_start()
@@ -64,6 +69,7 @@ class Notifier:
         return now
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.handover.settle_all_but(set(self.outbox.pending))
         for item in list(self.outbox.pending.values()):
             self.delivery.enqueue(item)
         tasks = [
@@ -88,6 +94,7 @@ class Notifier:
             await asyncio.sleep(0.1)
             self.stream.flush()
             self.wakes.release()
+            self.handover.poll()
             if self.follower.cursor_dirty and time.monotonic() - last_save >= CURSOR_SAVE_SEC:
                 self._save_cursor()
                 last_save = time.monotonic()
@@ -117,9 +124,35 @@ class Notifier:
                 log.exception("could not check sessions")
                 continue
             self.decider.report_deaths(records)
+            self._reload_settings()
             if time.monotonic() - last_reminder >= REMINDER_CHECK_SEC:
                 last_reminder = time.monotonic()
                 self.decider.remind(records)
+
+    def _reload_settings(self) -> None:
+        """Settings changed in the config file (by hand, or synced from the plugin's config) apply without a
+        restart: routes, fallback channel, the openclaw executable and where its gateway keeps its state."""
+        stamp = _stamp(config_path())
+        if stamp == self.config_stamp:
+            return
+        self.config_stamp = stamp
+        try:
+            settings = load_settings()
+        except ConfigError as e:  # the running settings stay until the file is fixed
+            log.error("config not reloaded: %s", e.message)
+            return
+        self.settings = self.decider.settings = settings
+        if self.own_openclaw:
+            self.delivery.openclaw = OpenClaw.from_settings(settings)
+        log.info("config reloaded from %s", config_path())
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _read(path: Path) -> str | None:

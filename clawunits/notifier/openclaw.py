@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clawunits import proc
 from clawunits.errors import CommandError, CommandFailed, CommandTimedOut
 from clawunits.notifier.channels import Channel, split_text
+from clawunits.state.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -22,41 +24,62 @@ EVENT_RETRY_AFTER_SEC = 5.0
 
 @dataclass(frozen=True)
 class OpenClaw:
-    """The ``openclaw`` executable (config ``openclawPath``)."""
+    """The ``openclaw`` executable (config ``openclawPath``), pointed at the gateway's state and config."""
 
     binary: str = "openclaw"
     backoff: Sequence[float] = SEND_BACKOFF_SEC
     event_retry_after: float = EVENT_RETRY_AFTER_SEC
+    state_dir: str | None = None
+    config_path: str | None = None
+    profile: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenClaw:
+        return cls(
+            settings.openclawPath,
+            state_dir=settings.openclawStateDir,
+            config_path=settings.openclawConfigPath,
+            profile=settings.openclawProfile,
+        )
 
     async def send(self, channel: Channel, text: str) -> bool:
         """Send ``text`` to ``channel``, split at the channel's size; each part retried with back-off."""
         for part in split_text(text, channel):
-            argv = [self.binary, "message", "send", *channel.send_args(), "-m", part]
-            if not await self._attempts(argv, SEND_TIMEOUT_SEC, self.backoff):
+            if not await self._attempts(["message", "send", *channel.send_args(), "-m", part], SEND_TIMEOUT_SEC,
+                                        self.backoff):  # fmt: skip
                 return False
         return True
 
-    async def system_event(self, text: str) -> bool:
-        """Wake the orchestrating agent: ``openclaw system event --text TEXT --mode now``, retried once."""
-        argv = [self.binary, "system", "event", "--text", text, "--mode", "now"]
-        return await self._attempts(argv, EVENT_TIMEOUT_SEC, (self.event_retry_after,))
+    async def system_event(self, text: str, session_key: str | None = None) -> bool:
+        """Wake the orchestrating agent: ``openclaw system event --text TEXT --mode now`` (``--session-key`` for
+        one agent session; else the main one), retried once."""
+        args = ["system", "event", "--text", text, "--mode", "now"]
+        if session_key:
+            args += ["--session-key", session_key]
+        return await self._attempts(args, EVENT_TIMEOUT_SEC, (self.event_retry_after,))
 
-    async def _attempts(self, argv: list[str], timeout: float, pauses: Sequence[float]) -> bool:
+    async def _attempts(self, args: list[str], timeout: float, pauses: Sequence[float]) -> bool:
+        argv = [self.binary, *(["--profile", self.profile] if self.profile else []), *args]
         for attempt in range(len(pauses) + 1):
             if attempt:
                 await asyncio.sleep(pauses[attempt - 1])
-            error = await _run(argv, timeout)
+            error = await _run(argv, timeout, self._env())
             if error is None:
                 return True
-            log.warning("openclaw %s failed (attempt %d): %s", argv[1], attempt + 1, error)
+            log.warning("openclaw %s failed (attempt %d): %s", args[0], attempt + 1, error)
         return False
 
+    def _env(self) -> dict[str, str] | None:
+        extra = {"OPENCLAW_STATE_DIR": self.state_dir, "OPENCLAW_CONFIG_PATH": self.config_path}
+        given = {k: v for k, v in extra.items() if v}
+        return {**os.environ, **given} if given else None
 
-async def _run(argv: list[str], timeout: float) -> str | None:
+
+async def _run(argv: list[str], timeout: float, env: dict[str, str] | None) -> str | None:
     """Run one command; None on success, else what went wrong."""
     try:
         # openclaw message send is known to hang at times: the timeout kills it, never letting it block the notifier.
-        await proc.run_async(argv, timeout=timeout)
+        await proc.run_async(argv, timeout=timeout, env=env)
     except CommandTimedOut:
         return f"timed out after {timeout:g}s"
     except CommandFailed as e:

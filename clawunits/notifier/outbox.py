@@ -22,6 +22,18 @@ class Item:
     key: str
     text: str
     channel: str | None = None
+    # A wake event's target: an agent and its session (None: the default agent's main session).
+    agent_id: str | None = None
+    session_key: str | None = None
+
+    def entry(self) -> dict[str, Any]:
+        """The outbox line that adds it (the wake target only when there is one)."""
+        entry: dict[str, Any] = {"add": self.key, "text": self.text, "channel": self.channel}
+        if self.agent_id:
+            entry["agentId"] = self.agent_id
+        if self.session_key:
+            entry["sessionKey"] = self.session_key
+        return entry
 
     @property
     def queue(self) -> str:
@@ -51,7 +63,10 @@ class Outbox:
             except ValueError:
                 continue  # a line torn by a crash mid-write
             if "add" in entry:
-                self.pending[entry["add"]] = Item(entry["add"], entry.get("text", ""), entry.get("channel"))
+                self.pending[entry["add"]] = Item(
+                    entry["add"], entry.get("text", ""), entry.get("channel"), entry.get("agentId"),
+                    entry.get("sessionKey"),
+                )  # fmt: skip
             elif "sent" in entry:
                 self.sent[entry["sent"]] = None
                 self.pending.pop(entry["sent"], None)
@@ -59,8 +74,8 @@ class Outbox:
             self._compact()
 
     def _compact(self) -> None:
-        keep: list[dict[str, str | None]] = [{"sent": k} for k in list(self.sent)[-20_000:]]
-        keep += [{"add": i.key, "text": i.text, "channel": i.channel} for i in self.pending.values()]
+        keep: list[dict[str, Any]] = [{"sent": k} for k in list(self.sent)[-20_000:]]
+        keep += [i.entry() for i in self.pending.values()]
         write_atomically(self.path, "".join(json.dumps(e) + "\n" for e in keep).encode())
 
     def known(self, key: str) -> bool:
@@ -71,7 +86,7 @@ class Outbox:
         if self.known(item.key):
             return False
         self.pending[item.key] = item
-        self._write({"add": item.key, "text": item.text, "channel": item.channel})
+        self._write(item.entry())
         return True
 
     def mark_sent(self, key: str, ok: bool = True, superseded: bool = False) -> None:

@@ -64,6 +64,9 @@ class Caller:
     sender: str | None = None
     owner: bool = False
     owners: tuple[str, ...] = ()
+    # The OpenClaw agent and session the call comes from (a tool's agent run, a command's chat session).
+    agent_id: str | None = None
+    session_key: str | None = None
 
     @property
     def is_owner(self) -> bool:

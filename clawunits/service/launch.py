@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from clawunits.errors import InvalidInput, LimitReached, NotFound, StateError, SystemdError
 from clawunits.notifier.channels import check_channel
 from clawunits.records import is_secret_name, utc_now_iso
 from clawunits.service import kill, session_worktree, sessions
 from clawunits.service import worktree as worktrees
-from clawunits.service.authority import Action
+from clawunits.service.authority import Action, Caller, Via
 from clawunits.service.checks import (
     check_agent,
     check_budget,
@@ -103,6 +104,7 @@ def launch(ctx: Context, req: LaunchRequest) -> SessionRecord:
             origin_channel=origin,
             origin_agent=agent,
             launched_by=ctx.caller.sender,
+            **_wake_target(ctx.caller, ctx.settings.wakeAgentOnCommandLaunch),
             prior_cost_usd=prior_cost,
             idle_timeout_minutes=float(ctx.settings.idleTimeoutMinutes),
             permission_timeout_sec=float(ctx.settings.permissionTimeoutSec),
@@ -232,3 +234,12 @@ def _fresh_id(taken: set[str]) -> str:
         candidate = naming.new_id()
         if candidate not in taken:
             return candidate
+
+
+def _wake_target(caller: Caller, on_command: bool) -> dict[str, Any]:
+    """Who the session's questions and ends wake: the agent session whose tool launched it; for a person's chat
+    command, nobody (or that chat's agent session with ``wakeAgentOnCommandLaunch``); from a shell or an RPC
+    client, the default agent's main session, as the seed's ``openclaw system event`` did."""
+    if caller.via is Via.TOOL or (caller.via is Via.COMMAND and on_command):
+        return {"wakes_agent": True, "wake_agent_id": caller.agent_id, "wake_session_key": caller.session_key}
+    return {"wakes_agent": caller.via is not Via.COMMAND}

@@ -69,8 +69,13 @@ class Settings:
     planApprovalMode: str = "acceptEdits"
     # A turn with no message from Claude Code for this long while no tool runs is interrupted (watchdog).
     stallTimeoutSec: float = 600
-    # The openclaw executable the notifier delivers through.
+    # The openclaw executable the notifier delivers through when the gateway cannot take a message itself,
+    # and where that gateway keeps its state and config (OPENCLAW_STATE_DIR, OPENCLAW_CONFIG_PATH, --profile):
+    # the plugin's sync fills in the gateway's own when they are not set.
     openclawPath: str = "openclaw"
+    openclawStateDir: str | None = None
+    openclawConfigPath: str | None = None
+    openclawProfile: str | None = None
     # Per-session resource limits (systemd spellings; "infinity" for none), overridable per launch.
     memoryMax: str = "4G"
     cpuQuota: str = "200%"
@@ -89,6 +94,9 @@ class Settings:
     restrictReads: bool = False
     # An agent run with no requester (cron, heartbeat, a wake event): "allow" everything, or "read-only".
     agentRunsWithoutRequester: str = "allow"
+    # A session launched by a person's chat command wakes no agent (the person is told in the chat); true: it
+    # wakes the agent session of that chat too. Sessions an agent's tool launched always wake that agent.
+    wakeAgentOnCommandLaunch: bool = False
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -111,6 +119,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "planApprovalMode": (str,),
     "stallTimeoutSec": (int, float),
     "openclawPath": (str,),
+    "openclawStateDir": (str,),
+    "openclawConfigPath": (str,),
+    "openclawProfile": (str,),
     "memoryMax": (str, int),
     "cpuQuota": (str,),
     "tasksMax": (int, str),
@@ -121,6 +132,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "launchersAnswerOwnSessions": (bool,),
     "restrictReads": (bool,),
     "agentRunsWithoutRequester": (str,),
+    "wakeAgentOnCommandLaunch": (bool,),
 }
 
 

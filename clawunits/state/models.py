@@ -139,6 +139,11 @@ class SessionRecord:
     origin_agent: str | None = None
     # The chat sender who launched it (``channel|account|id``; None from a shell or RPC), for the authority rule.
     launched_by: str | None = None
+    # Whether its questions and ends wake an OpenClaw agent, and which session of which agent (None: the default
+    # agent's main session, as `openclaw system event` does). See docs/NOTIFICATIONS.md "Who is woken".
+    wakes_agent: bool = True
+    wake_agent_id: str | None = None
+    wake_session_key: str | None = None
     # Multi-turn: what an open session waits for, and the open request (a permission request's or a plan's id).
     waiting_for: WaitingFor | None = None
     pending_permission: str | None = None
@@ -349,6 +354,7 @@ class SessionRecord:
             "originChannel": self.origin_channel,
             "originAgent": self.origin_agent,
             "launchedBy": self.launched_by,
+            "wakes": {"agentId": self.wake_agent_id, "sessionKey": self.wake_session_key} if self.wakes_agent else None,
             "resumedFrom": self.resumed_from,
             "forked": self.forked,
             "waitingFor": self.waiting_for,

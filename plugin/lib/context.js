@@ -137,7 +137,14 @@ export function commandCaller(ctx = {}) {
     sender: senderString(ctx.channel, ctx.accountId, ctx.senderId),
     owner: ctx.senderIsOwner === true || scopes.includes("operator.admin") || scopes.includes("operator.write"),
     owners: ownerEntries(ctx.config),
+    ...agentSession(ctx),
   };
+}
+
+/** The OpenClaw agent session a call comes from: the one a session it launches may wake. */
+function agentSession(ctx) {
+  const session = { agentId: text(ctx.agentId), sessionKey: text(ctx.sessionKey) };
+  return Object.fromEntries(Object.entries(session).filter(([, v]) => v));
 }
 
 /** Who an agent's tool call acts for: the requester of the agent run (none for cron or heartbeat runs). */
@@ -148,6 +155,7 @@ export function toolCaller(ctx = {}) {
     sender: senderString(channel, ctx.agentAccountId, ctx.requesterSenderId),
     owner: ctx.senderIsOwner === true,
     owners: ownerEntries(ctx.config),
+    ...agentSession(ctx),
   };
 }
 
@@ -158,5 +166,7 @@ export function callerArgs(who) {
   if (who.sender) args.push("--sender", who.sender);
   if (who.owner) args.push("--sender-is-owner");
   for (const entry of who.owners ?? []) args.push("--gateway-owner", entry);
+  if (who.agentId) args.push("--agent-id", who.agentId);
+  if (who.sessionKey) args.push("--session-key", who.sessionKey);
   return args;
 }

@@ -183,4 +183,11 @@ describe("callers (who a call acts for; clawunits applies the rule)", () => {
     assert.deepEqual(callerArgs(toolCaller({})), ["--via", "tool"]);
     assert.deepEqual(callerArgs(undefined), ["--via", "rpc"]);
   });
+
+  it("a tool's and a command's agent session go along: the one a session they launch wakes", () => {
+    const tool = toolCaller({ agentId: "ops", sessionKey: "agent:ops:telegram:group:-100123" });
+    assert.deepEqual(callerArgs(tool), ["--via", "tool", "--agent-id", "ops", "--session-key", "agent:ops:telegram:group:-100123"]);
+    const command = commandCaller({ channel: "telegram", senderId: "7", sessionKey: "agent:main:main", agentId: "main" });
+    assert.deepEqual(callerArgs(command).slice(-4), ["--agent-id", "main", "--session-key", "agent:main:main"]);
+  });
 });

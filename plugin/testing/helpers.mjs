@@ -23,7 +23,7 @@ const dir = ${JSON.stringify(dir)};
 // The root options that say who calls come first; recorded apart from the subcommand's argv.
 const all = process.argv.slice(2);
 const caller = [];
-while (["--via", "--sender", "--gateway-owner", "--sender-is-owner"].includes(all[0])) {
+while (["--via", "--sender", "--gateway-owner", "--sender-is-owner", "--agent-id", "--session-key"].includes(all[0])) {
   caller.push(...all.splice(0, all[0] === "--sender-is-owner" ? 1 : 2));
 }
 const argv = all;

@@ -1,0 +1,175 @@
+/**
+ * The delivery service: inside the running gateway, sends what the clawunits notifier hands over, so no
+ * process is started per message. The notifier decides everything (what, to whom, retries); this only
+ * delivers. The hand-over directory (clawunits/notifier/gateway.py says it all):
+ *
+ *   lease        this gateway's pid: the notifier hands items here rather than run `openclaw`
+ *   queue/NAME   an item {id, kind: "message"|"wake", texts, channel, account, to, sessionKey, agentId}
+ *   done/NAME    our receipt {id, ok, error}, written before queue/NAME is removed
+ *
+ * Exactly once: a receipt already in done/ means the item went out (before a crash): it is never sent again.
+ * Items to one chat (or one agent session) go out in the order handed over; a hanging or failing chat never
+ * holds up another.
+ */
+
+import fs from "node:fs";
+import path from "node:path";
+
+// A send that neither succeeds nor fails in this long is reported failed (the notifier retries it).
+export const SEND_TIMEOUT_MS = 60_000;
+// fs.watch can miss events (and is not promised on every file system): the queue is also read this often.
+const RESCAN_MS = 1_000;
+
+// Shared by every registration of the plugin (a config edit restarts the service in the same process): an
+// item being sent by the previous service instance is not picked up again by the next.
+const inFlight = new Set();
+
+/**
+ * Start delivering from `dir`. `send(item)` and `wake(item)` do the channel work; returns `{stop}`, which
+ * waits for the sends under way.
+ */
+export function startDelivery({ dir, send, wake, logger, pid = process.pid }) {
+  const queueDir = path.join(dir, "queue");
+  const doneDir = path.join(dir, "done");
+  for (const d of [dir, queueDir, doneDir]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  writeAtomically(path.join(dir, "lease"), `${pid}\n`);
+  const lanes = new Map();
+  let stopped = false;
+
+  const scan = () => {
+    if (stopped) return;
+    let names;
+    try {
+      names = fs.readdirSync(queueDir).filter((n) => !n.startsWith(".")).sort();
+    } catch (e) {
+      logger?.warn?.(`clawunits: cannot read ${queueDir}: ${messageOf(e)}`);
+      return;
+    }
+    for (const name of names) {
+      if (inFlight.has(name)) continue;
+      const item = readItem(path.join(queueDir, name));
+      if (item === undefined) continue; // removed meanwhile
+      inFlight.add(name);
+      const lane = laneOf(item);
+      const next = (lanes.get(lane) ?? Promise.resolve()).then(() => deliverOne(name, item));
+      lanes.set(lane, next);
+      next.finally(() => {
+        inFlight.delete(name);
+        if (lanes.get(lane) === next) lanes.delete(lane);
+      });
+    }
+  };
+
+  async function deliverOne(name, item) {
+    const receipt = path.join(doneDir, name);
+    if (!fs.existsSync(receipt)) {
+      let result;
+      try {
+        if (item === null) throw new Error("unreadable item");
+        await withTimeout(item.kind === "wake" ? wake(item) : send(item), SEND_TIMEOUT_MS);
+        result = { id: item.id, ok: true };
+      } catch (e) {
+        result = { id: item?.id ?? idOf(name), ok: false, error: messageOf(e) };
+        logger?.warn?.(`clawunits: delivery of ${name} failed: ${result.error}`);
+      }
+      writeAtomically(receipt, JSON.stringify(result));
+    }
+    fs.rmSync(path.join(queueDir, name), { force: true });
+  }
+
+  let watcher;
+  try {
+    watcher = fs.watch(queueDir, () => scan());
+    watcher.on("error", () => {}); // the rescan below goes on
+  } catch {
+    watcher = undefined;
+  }
+  const timer = setInterval(scan, RESCAN_MS);
+  timer.unref?.();
+  scan();
+
+  return {
+    scan,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      watcher?.close();
+      await Promise.allSettled([...lanes.values()]);
+    },
+  };
+}
+
+/** The in-process channel work, through the gateway's runtime (api of the current registration). */
+export function gatewaySenders(api) {
+  return {
+    async send(item) {
+      const adapter = await api.runtime.channel.outbound.loadAdapter(item.channel);
+      if (!adapter?.sendText) throw new Error(`the gateway has no channel ${item.channel} that can send text`);
+      for (const text of item.texts) {
+        await adapter.sendText({
+          cfg: api.runtime.config.current(),
+          to: String(item.to),
+          text,
+          ...(item.account ? { accountId: item.account } : {}),
+        });
+      }
+    },
+    async wake(item) {
+      const agentId = item.agentId ?? undefined;
+      const sessionKey = item.sessionKey ?? `agent:${agentId ?? "main"}:main`;
+      for (const text of item.texts) api.runtime.system.enqueueSystemEvent(text, { sessionKey, agentId });
+      api.runtime.system.requestHeartbeat({ source: "manual", intent: "immediate", reason: "wake", sessionKey, agentId });
+    },
+  };
+}
+
+function laneOf(item) {
+  if (item === null) return "unreadable";
+  if (item.kind === "wake") return `wake:${item.sessionKey ?? ""}`;
+  return `${item.channel}|${item.account ?? ""}|${item.to}`;
+}
+
+/** The item in a queue file; null when it cannot be parsed, undefined when it is gone. */
+function readItem(file) {
+  let text;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  try {
+    const item = JSON.parse(text);
+    return item && typeof item === "object" && Array.isArray(item.texts) ? item : null;
+  } catch {
+    return null;
+  }
+}
+
+function idOf(name) {
+  return name.replace(/\.json$/, "");
+}
+
+function writeAtomically(file, text) {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, "w", 0o600);
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+function withTimeout(promise, ms) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the channel after ${ms / 1000} s`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
+}
+
+function messageOf(e) {
+  return e instanceof Error ? e.message : String(e);
+}
