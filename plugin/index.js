@@ -112,8 +112,8 @@ const lastSync = { key: undefined, promise: undefined, pending: false };
  * notifier unit read the same settings. `force` syncs even when this config was synced before (service start:
  * the file may have changed since); a sync of the same config already under way is shared.
  */
-export function syncConfig(config, run, logger, { force = false } = {}) {
-  const key = JSON.stringify({ ...gatewayFacts(config ?? {}), ...(config ?? {}) });
+export function syncConfig(config, run, logger, { force = false, stateDir } = {}) {
+  const key = JSON.stringify({ ...gatewayFacts(config ?? {}, process.env, stateDir), ...(config ?? {}) });
   if (lastSync.key === key && (lastSync.pending || !force)) return lastSync.promise;
   lastSync.key = key;
   lastSync.pending = true;
@@ -139,13 +139,22 @@ export function syncConfig(config, run, logger, { force = false } = {}) {
  * Where this gateway keeps its state and config, for the notifier's `openclaw` calls (when it cannot hand a
  * message to this gateway): filled in from the gateway's own environment where the plugin config is silent.
  */
-export function gatewayFacts(config, env = process.env) {
+export function gatewayFacts(config, env = process.env, stateDir = undefined) {
   const facts = {
-    openclawStateDir: env.OPENCLAW_STATE_DIR,
+    openclawStateDir: env.OPENCLAW_STATE_DIR ?? stateDir,
     openclawConfigPath: env.OPENCLAW_CONFIG_PATH,
     openclawProfile: env.OPENCLAW_PROFILE,
   };
   return Object.fromEntries(Object.entries(facts).filter(([k, v]) => v && config[k] === undefined));
+}
+
+/** The gateway's state directory as OpenClaw resolves it (OPENCLAW_STATE_DIR, OPENCLAW_HOME, --profile). */
+function gatewayStateDir(api) {
+  try {
+    return api.runtime?.state?.resolveStateDir?.() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function resetSyncState() {
@@ -159,6 +168,7 @@ export function resetSyncState() {
 function register(api) {
   const config = api.pluginConfig && typeof api.pluginConfig === "object" ? api.pluginConfig : {};
   const run = (argv, options = {}) => runClawunits(argv, { ...options, config });
+  const stateDir = gatewayStateDir(api);
   const call = caller(run);
 
   for (const name of TOOL_NAMES) {
@@ -183,7 +193,7 @@ function register(api) {
     id: "clawunits-config",
     // The config sync, then the delivery of what the notifier hands over (lib/delivery.js), in this gateway.
     start: async () => {
-      const synced = await syncConfig(config, run, api.logger, { force: true });
+      const synced = await syncConfig(config, run, api.logger, { force: true, stateDir });
       if (synced?.deliveryDir && !delivery) {
         delivery = startDelivery({ dir: synced.deliveryDir, ...gatewaySenders(api), logger: api.logger });
         api.logger?.info?.(`clawunits: delivering notifications from ${synced.deliveryDir}`);
@@ -198,7 +208,7 @@ function register(api) {
   // register() also runs for discovery and setup passes (sometimes with an empty config): side effects
   // only in full mode.
   if (api.registrationMode === "full") {
-    void syncConfig(config, run, api.logger);
+    void syncConfig(config, run, api.logger, { stateDir });
     const { path } = cliSettings(config);
     api.logger?.debug?.(`clawunits: registered (CLI ${path})`);
   }

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Claw, _stop_units
+from conftest import REPO, Claw, _stop_units, wait_until
+from notifier_harness import NotifierUnit, install_openclaw
 from plugin_harness import Gateway, free_port, gateway_env, provision, scripted_model_config
 
 from clawunits.testing.scripted_api import ScriptedAPI
@@ -147,4 +148,31 @@ def test_an_agent_run_launches_a_session(agent_e2e: AgentE2E) -> None:
     session = next(s for s in agent_e2e.claw.json("sessions", "--all")["sessions"] if s["name"] == "agent-launched")
     agent_e2e.claw.launched.append(session["unit"])
     assert session["originAgent"] == "other" and session["workdir"] == str(agent_e2e.ws_other)
+    # Its questions and ends wake the agent session whose tool launched it.
+    assert session["wakes"] == {"agentId": "other", "sessionKey": "agent:other:main"}
     assert agent_e2e.claw.wait("agent-launched")["status"] == "completed"
+
+
+def test_a_session_an_agent_launched_wakes_that_agent_session_when_it_is_done(agent_e2e: AgentE2E) -> None:
+    link, rec = install_openclaw(agent_e2e.claw)
+    agent_e2e.claw.write_config(openclawPath=str(link), agentChannels={str(agent_e2e.ws_other): OTHER_CHANNEL},
+                                allowedSenders=[WEBCHAT_SENDER], stopTimeoutSec=10)  # fmt: skip
+    notifier = NotifierUnit(agent_e2e.claw, rec).start()
+    try:
+        args = {"prompt": "[[text: all tests pass]] run the tests", "name": "agent-woken"}
+        agent_e2e.gw.chat(f"[[tool: claude_launch {json.dumps(args)}]] go", session_key="agent:other:main",
+                          timeout=120)  # fmt: skip
+        before = len(agent_e2e.api.messages_requests())
+        session = next(s for s in agent_e2e.claw.json("sessions", "--all")["sessions"] if s["name"] == "agent-woken")
+        agent_e2e.claw.launched.append(session["unit"])
+        assert agent_e2e.claw.wait("agent-woken")["status"] == "completed"
+
+        def woken() -> bool:
+            requests = json.dumps(agent_e2e.api.messages_requests()[before:])
+            return "Claude Code session completed" in requests and "agent-woken" in requests
+
+        # The notifier hands the wake to the gateway, which runs a turn of that agent session (on the scripted API).
+        wait_until(woken, timeout=90, what="the agent's turn on the wake event")
+        assert rec.calls() == []  # in the gateway, not through the openclaw CLI
+    finally:
+        notifier.close()

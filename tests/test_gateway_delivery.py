@@ -10,9 +10,11 @@ stand-in, only so that a test can show no process is started per message.
 from __future__ import annotations
 
 import html
+import json
 import os
 import random
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -82,12 +84,17 @@ def test_a_chat_command_session_is_announced_and_completed_in_the_chat_once_with
     done = t.bot.wait_for_message(DM.id, after=after, timeout=60, contains="Completed")
     took = done.at - began
     print(f"/claude -> ✅ in the chat: {took:.2f} s")
-    time.sleep(2)  # anything repeated would show by now
+    time.sleep(4)  # anything repeated, or an agent's reply to a wake, would show by now
     shown = heads(t, DM, after)
     name = shown[0].split("]")[0].removeprefix("↩️ [")
     assert shown == [f"↩️ [{name}] Launched:", f"✅ [{name}] Completed"], shown
     assert "hello from the session" in texts(t, DM, after)[-1]
     assert rec.calls() == []  # delivered inside the gateway: no openclaw process
+    # A person's /claude wakes no agent: nothing but the reply and the two notifications in the chat (before,
+    # every ✅ was followed by the main agent's turn, "⚠️ Authentication failed" with no model configured).
+    session = next(s for s in t.claw.json("sessions", "--all")["sessions"] if s["name"] == name)
+    assert session["wakes"] is None
+    assert len(texts(t, DM, after)) == 3, texts(t, DM, after)
     assert took < 30  # generous: the goal (≤ 5 s) is measured in bench/, not here
 
 
@@ -152,7 +159,16 @@ def test_a_gateway_killed_at_a_random_point_loses_and_repeats_nothing(
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(30)
         assert gateway_state(state).status == "down"  # items handed over now wait for it
+        if trial == 0:
+            assert "is not running" in doctor_says(t.claw, "gateway delivery")
         t.gw.start()
         wait_until(lambda: gateway_state(state).status == "up", timeout=120, what="the gateway's delivery again")
 
     _run_with_a_fault(t, f"g{trial}-{random.randrange(10**6)}", kill_gateway)
+
+
+def doctor_says(claw: Claw, check: str) -> str:
+    """``clawunits doctor``'s line for ``check`` (doctor exits 1 when another check fails here, say credentials)."""
+    proc = subprocess.run([*claw.cli, "doctor", "--json"], env=claw.env, capture_output=True, text=True, timeout=60)
+    found = next(c for c in json.loads(proc.stdout)["checks"] if c["name"] == check)
+    return f"{found['status']}: {found['detail']}"

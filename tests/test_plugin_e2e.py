@@ -155,6 +155,8 @@ def test_installed_plugin_is_loaded_with_its_skill_and_synced_config(e2e: E2E) -
     assert "clawunitsPath" not in synced
     assert synced["openclawPath"] == HAND_WRITTEN_OPENCLAW  # unset in the plugin config: the file's value stays
     assert "maxSessions" not in synced  # OpenClaw passes no schema defaults: clawunits' own apply
+    # Where this gateway keeps its state, for the notifier's openclaw calls: filled in by the plugin.
+    assert synced["openclawStateDir"] == str(e2e.gw.state_dir)
 
     skills = e2e.gw.call("skills.status", {"agentId": "main"})["skills"]
     skill = next(s for s in skills if s["name"] == "claude-code-orchestration")

@@ -45,6 +45,7 @@ def run_checks(env: dict[str, str] | None = None) -> list[Check]:
         lambda: _claude_cli(settings),
         lambda: _credentials(env),
         lambda: _openclaw(settings),
+        _gateway_delivery,
         _notifier,
     ]
     return [check() for check in checks]
@@ -181,6 +182,36 @@ def _openclaw(settings: Settings | None) -> Check:
             "set openclawPath in the config",
         )
     return Check("openclaw", OK, found)
+
+
+# Messages waiting this long for the gateway mean it is down or its channel hangs.
+DELIVERY_LATE_SEC = 60.0
+
+
+def _gateway_delivery() -> Check:
+    """Whether the running gateway takes the notifier's messages, and whether any wait for it too long."""
+    from clawunits.notifier.gateway import gateway_state, handover_dir
+
+    where = handover_dir(state_dir())
+    g = gateway_state(where)
+    waiting = f"{g.queued} message(s) waiting, the oldest for {g.oldest_sec or 0:.0f} s" if g.queued else "none waiting"
+    if g.status == "absent":
+        return Check("gateway delivery", OK, "no gateway has taken messages here: the openclaw CLI delivers them")
+    if g.status == "down":
+        return Check(
+            "gateway delivery",
+            WARN,
+            f"the gateway (pid {g.pid}) that took messages is not running; {waiting}",
+            f"start the OpenClaw gateway; without the plugin for good, remove {where / 'lease'} (the CLI delivers)",
+        )
+    if g.queued and (g.oldest_sec or 0) > DELIVERY_LATE_SEC:
+        return Check(
+            "gateway delivery",
+            WARN,
+            f"gateway pid {g.pid} runs but a channel is slow or hangs: {waiting}",
+            "see the gateway's log ([plugins] clawunits: delivery of … failed)",
+        )
+    return Check("gateway delivery", OK, f"gateway pid {g.pid} delivers in-process; {waiting}")
 
 
 def _notifier() -> Check:
