@@ -280,6 +280,22 @@ def test_routing_origin_then_most_specific_agent_channel_then_fallback(claw: Cla
         assert {(c.channel, c.account, c.target) for c in mine} == {(channel, account, target)}, name
 
 
+def test_a_changed_config_applies_without_a_restart(claw: Claw) -> None:
+    rec = configure(claw, claudePath=str(FAKE_CLAUDE), fallbackChannel="telegram|501")
+    written = claw.config_path.read_text()
+    with running_notifier(claw, rec) as n:
+        first = claw.launch("one", "--name", "before", "--multi-turn-disabled")
+        wait_until(lambda: len(rec.texts("501")) >= 2, what="the first session's messages")
+        # As the plugin's config sync or a person would: a new route, read by the running notifier.
+        claw.config_path.write_text(written.replace("telegram|501", "telegram|502"))
+        wait_until(lambda: "config reloaded" in n.log(), timeout=20, what="the notifier to reload its config")
+        second = claw.launch("two", "--name", "after", "--multi-turn-disabled")
+        wait_until(lambda: len(rec.texts("502")) >= 2, what="the second session's messages on the new route")
+        n.settle(first["unit"], second["unit"])
+    assert [t.split("\n")[0] for t in rec.texts("501")] == ["↩️ [before] Launched:", "✅ [before] Completed"]
+    assert [t.split("\n")[0] for t in rec.texts("502")] == ["↩️ [after] Launched:", "✅ [after] Completed"]
+
+
 def test_a_session_with_no_route_is_logged_and_sends_nothing(claw: Claw) -> None:
     rec = configure(claw, agentChannels={"/nowhere/else": "telegram|1"})
     with running_notifier(claw, rec) as n:

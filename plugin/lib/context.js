@@ -84,11 +84,21 @@ export function streamChannel(ctx = {}, config = {}) {
  * notifier answers through the bot that was asked. No fallbackChannel here: as an origin it would beat the
  * agentChannels routing clawunits does; streams use it (`commandStreamChannel`).
  */
+/** A Telegram forum topic's group chat as the channel's adapter addresses it: `<chat>:topic:<thread>`. */
+function withTopic(channel, chat, thread) {
+  if (channel !== "telegram" || !chat.startsWith("-") || !/^\d+$/.test(thread) || chat.includes(":topic:")) return chat;
+  return `${chat}:topic:${thread}`;
+}
+
 export function commandChannel(ctx = {}) {
   const channel = text(ctx.channel);
   if (channel) {
     const to = text(ctx.to);
-    const chat = to.startsWith(`${channel}:`) ? to.slice(channel.length + 1).replace(/^(group|channel|user):/, "") : "";
+    const chat = withTopic(
+      channel,
+      to.startsWith(`${channel}:`) ? to.slice(channel.length + 1).replace(/^(group|channel|user):/, "") : "",
+      text(ctx.messageThreadId),
+    );
     const account = text(ctx.accountId);
     for (const target of [chat, ctx.chatId, ctx.senderId]) {
       const t = text(target);

@@ -127,6 +127,9 @@ describe("command context (seed order)", () => {
     const dm = { channel: "telegram", accountId: "main-bot", senderId: "1001", to: "telegram:1001" };
     assert.equal(commandChannel(dm), "telegram|main-bot|1001");
     assert.equal(commandChannel({ ...group, to: "telegram:group:-1001234567890" }), "telegram|main-bot|-1001234567890");
+    // A forum topic: notifications go to the topic, as the Telegram adapter addresses it.
+    assert.equal(commandChannel({ ...group, messageThreadId: 42 }), "telegram|main-bot|-1001234567890:topic:42");
+    assert.equal(commandChannel({ ...dm, messageThreadId: 42 }), "telegram|main-bot|1001");
     // A `to` of another kind (webchat's is a session key) is not a chat.
     assert.equal(commandChannel({ channel: "webchat", senderId: "cli", to: "agent:main:main" }), "webchat|cli");
   });
