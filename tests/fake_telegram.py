@@ -148,6 +148,9 @@ class FakeTelegram:
         self._update_ids = itertools.count(100_001)
         self._message_ids = itertools.count(5001)
         self._chats: dict[int, Chat] = {}
+        # Chats whose sends fail as Telegram refuses them ("blocked") or never answer ("hang", until released).
+        self._faults: dict[str, str] = {}
+        self._released = threading.Event()
         self._stopping = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -195,6 +198,7 @@ class FakeTelegram:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -245,6 +249,20 @@ class FakeTelegram:
 
     # -- what the bot did --------------------------------------------------------------------------------
 
+    def fail_chat(self, chat_id: int, how: str) -> None:
+        """Sends to ``chat_id`` from now on: ``blocked`` (403, as for a user who blocked the bot) or ``hang``
+        (no answer until :meth:`release`)."""
+        assert how in ("blocked", "hang")
+        with self._cond:
+            self._faults[str(chat_id)] = how
+            self._released.clear()
+
+    def release(self) -> None:
+        """Faults end; hanging sends are answered (and recorded) now."""
+        with self._cond:
+            self._faults.clear()
+        self._released.set()
+
     def mark(self) -> int:
         """An index for ``sent(after=...)`` / ``wait_for_message(after=...)``: only messages sent from now on."""
         with self._cond:
@@ -291,6 +309,11 @@ class FakeTelegram:
             return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {e}"}
         with self._cond:
             self.calls.append(Call(method=method, params=params, at=time.time()))
+            fault = self._faults.get(str(params.get("chat_id"))) if method.startswith("send") else None
+        if fault == "blocked":
+            return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+        if fault == "hang":
+            self._released.wait(300)  # as a send Telegram never answers; this request's thread only
         if method == "getUpdates":
             return 200, {"ok": True, "result": self._get_updates(params)}
         handler = getattr(self, f"_m_{method}", None)

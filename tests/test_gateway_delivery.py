@@ -172,3 +172,32 @@ def doctor_says(claw: Claw, check: str) -> str:
     proc = subprocess.run([*claw.cli, "doctor", "--json"], env=claw.env, capture_output=True, text=True, timeout=60)
     found = next(c for c in json.loads(proc.stdout)["checks"] if c["name"] == check)
     return f"{found['status']}: {found['detail']}"
+
+
+def test_a_hanging_chat_and_a_refusing_chat_hold_up_no_other(
+    tg: tuple[TelegramGateway, NotifierUnit, Recording],
+) -> None:
+    t, notifier, _ = tg
+    hanging, blocked = 7001, 7002
+    after = t.bot.mark()
+    t.bot.fail_chat(hanging, "hang")
+    t.bot.fail_chat(blocked, "blocked")
+    try:
+        for name, chat in (("to-hanging", hanging), ("to-blocked", blocked), ("to-owner", OWNER.id)):
+            t.claw.launch(f"[[text: {name} done]] {name}", "--name", name, "--multi-turn-disabled", "--channel",
+                          f"telegram|{ACCOUNT}|{chat}")  # fmt: skip
+        # The owner's chat gets its messages while one chat hangs and another refuses every send.
+        t.bot.wait_for_message(OWNER.id, after=after, timeout=60, contains="[to-owner] Completed")
+        assert t.bot.sent(hanging, after=after) == [] and t.bot.sent(blocked, after=after) == []
+        # The refused one is tried three times per message, then given up (in the notifier's log).
+        wait_until(lambda: "gateway delivery of" in notifier.log() and "giving up on" in notifier.log(),
+                   timeout=60, what="the notifier to give up on the blocked chat")  # fmt: skip
+        assert "Forbidden: bot was blocked by the user" in notifier.log()
+        assert "message(s) waiting" in doctor_says(t.claw, "gateway delivery")  # the hanging chat's, at least
+    finally:
+        t.bot.release()
+    # Answered at last, the hanging chat gets its messages, in order, once.
+    wait_until(lambda: len(t.bot.sent(hanging, after=after)) >= 2, timeout=60, what="the hanging chat's messages")
+    time.sleep(2)
+    assert [html.unescape(m.text or "").split("\n")[0] for m in t.bot.sent(hanging, after=after)] == [
+        "↩️ [to-hanging] Launched:", "✅ [to-hanging] Completed"]  # fmt: skip
