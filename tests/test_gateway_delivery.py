@@ -201,3 +201,77 @@ def test_a_hanging_chat_and_a_refusing_chat_hold_up_no_other(
     time.sleep(2)
     assert [html.unescape(m.text or "").split("\n")[0] for m in t.bot.sent(hanging, after=after)] == [
         "↩️ [to-hanging] Launched:", "✅ [to-hanging] Completed"]  # fmt: skip
+
+
+# -- the chat flows, as the owner types them ----------------------------------------------------------------
+
+
+def _wait_head(t: TelegramGateway, after: int, head: str, timeout: float = 90) -> str:
+    """The text of the first message in the owner's chat since ``after`` that starts with ``head``."""
+    try:
+        m = wait_until(
+            lambda: next((x for x in texts(t, DM, after) if x.startswith(head)), None), timeout=timeout, what=head
+        )
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the chat since: {[x.split(chr(10))[0] for x in texts(t, DM, after)]}") from None
+    return str(m)
+
+
+def test_a_question_is_answered_with_claude_respond_from_the_chat(
+    tg: tuple[TelegramGateway, NotifierUnit, Recording],
+) -> None:
+    t, _, _ = tg
+    after = t.bot.mark()
+    t.command(DM, OWNER, "/claude --name db-pick [[ask]] which database")
+    assert "Claude asks" in _wait_head(t, after, "🔔 [db-pick] Claude asks:")
+    reply = t.command(DM, OWNER, "/claude_respond db-pick [[text: postgres it is]] postgres")
+    assert "db-pick" in html.unescape(reply.text or ""), reply.text
+    assert "postgres it is" in _wait_head(t, after, "✅ [db-pick] Completed")
+    assert heads(t, DM, after) == ["↩️ [db-pick] Launched:", "🔔 [db-pick] Claude asks:",
+                                   "↩️ [db-pick] Responded:", "✅ [db-pick] Completed"]  # fmt: skip
+
+
+def test_a_permission_request_is_allowed_from_the_chat(tg: tuple[TelegramGateway, NotifierUnit, Recording]) -> None:
+    t, _, _ = tg
+    after = t.bot.mark()
+    t.claw.launch("[[bash: touch allowed.txt]] ask first", "--name", "perm", "--permission-mode", "default",
+                  "--channel", f"telegram|{ACCOUNT}|{OWNER.id}")  # fmt: skip
+    assert "Permission to use Bash" in _wait_head(t, after, "🔔 [perm] Claude asks:")
+    t.command(DM, OWNER, "/claude_respond perm allow")
+    _wait_head(t, after, "✅ [perm] Completed")
+    assert (t.claw.workdir / "allowed.txt").exists()
+
+
+def test_a_plan_is_approved_from_the_chat(tg: tuple[TelegramGateway, NotifierUnit, Recording]) -> None:
+    t, _, _ = tg
+    after = t.bot.mark()
+    t.claw.launch("[[plan: Touch planned.txt.]] [[bash: touch planned.txt]] plan it", "--name", "planner",
+                  "--permission-mode", "plan", "--channel", f"telegram|{ACCOUNT}|{OWNER.id}")  # fmt: skip
+    assert "Touch planned.txt." in _wait_head(t, after, "📋 [planner] Plan ready:")
+    t.command(DM, OWNER, "/claude_respond planner approve")
+    _wait_head(t, after, "✅ [planner] Completed")
+    assert (t.claw.workdir / "planned.txt").exists()
+
+
+def test_fg_streams_into_the_chat_until_bg_and_kill_is_reported(
+    tg: tuple[TelegramGateway, NotifierUnit, Recording],
+) -> None:
+    t, _, _ = tg
+    after = t.bot.mark()
+    t.command(DM, OWNER, "/claude --name streamer [[ask]] first question")
+    _wait_head(t, after, "🔔 [streamer] Claude asks:")
+    t.command(DM, OWNER, "/claude_fg streamer")
+    t.command(DM, OWNER, "/claude_respond streamer [[bash: echo streamed-line]] run it")
+    # In the foreground the chat gets the tool call as it happens, not only the level-1 messages.
+    wait_until(lambda: any(x.startswith("🔧 Bash") for x in texts(t, DM, after)), timeout=90, what="the 🔧 line")
+    _wait_head(t, after, "✅ [streamer] Completed")
+    t.command(DM, OWNER, "/claude_bg streamer")
+    mark = t.bot.mark()
+    t.command(DM, OWNER, "/claude_respond streamer [[bash: echo quiet-line]] again")
+    _wait_head(t, mark, "✅ [streamer] Completed")
+    assert not any(x.startswith("🔧") for x in texts(t, DM, mark)), texts(t, DM, mark)  # in the background
+    # Killed while it waits for an answer (a finished turn's session is "completed": kill leaves it be).
+    t.command(DM, OWNER, "/claude_respond streamer [[ask]] one more")
+    _wait_head(t, mark, "🔔 [streamer] Claude asks:")
+    t.command(DM, OWNER, "/claude_kill streamer")
+    _wait_head(t, mark, "⛔ [streamer] Killed")
