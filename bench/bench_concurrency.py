@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from clawunits import bootstrap  # noqa: E402
+from clawunits.bootstrap import boot as bootstrap  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 

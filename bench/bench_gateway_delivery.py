@@ -39,7 +39,7 @@ from fake_telegram import Chat  # noqa: E402
 from notifier_harness import NotifierUnit, install_openclaw  # noqa: E402
 from telegram_harness import ACCOUNT, OWNER, telegram_gateway  # noqa: E402
 
-from clawunits import bootstrap  # noqa: E402
+from clawunits.bootstrap import boot as bootstrap  # noqa: E402
 from clawunits.notifier.gateway import handover_dir  # noqa: E402
 from clawunits.testing.scripted_api import ScriptedAPI  # noqa: E402
 

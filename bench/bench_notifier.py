@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from clawunits import bootstrap  # noqa: E402
+from clawunits.bootstrap import boot as bootstrap  # noqa: E402
 from clawunits.state.models import parse_ts  # noqa: E402
 
 STANDIN = REPO / "tests" / "openclaw_standin.py"
