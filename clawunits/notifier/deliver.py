@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from clawunits.errors import ClawunitsError
 from clawunits.notifier.channels import parse_channel, split_text
-from clawunits.notifier.gateway import Handover, message_payload, wake_payload
+from clawunits.notifier.gateway import Handover, Receipt, message_payload, wake_payload
 from clawunits.notifier.openclaw import OpenClaw
 from clawunits.notifier.outbox import Item, Outbox
 
@@ -74,7 +75,10 @@ class Delivery:
         for attempt in range(len(self.openclaw.backoff) + 1):
             if attempt:
                 await asyncio.sleep(self.openclaw.backoff[attempt - 1])
-            receipt = await self.handover.deliver(item.key, payload)
+            try:
+                receipt = await self.handover.deliver(item.key, payload)
+            except (OSError, ClawunitsError) as e:  # cannot hand it over (a full or read-only state directory)
+                receipt = Receipt(False, getattr(e, "message", None) or str(e))
             if receipt.ok:
                 return True
             log.warning("gateway delivery of %s failed (attempt %d): %s", item.key, attempt + 1, receipt.error)

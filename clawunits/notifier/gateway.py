@@ -110,7 +110,12 @@ class Handover:
 
     def poll(self) -> None:
         """Read the receipts the delivery service wrote: each wakes whoever waits for its attempt."""
-        for name in sorted(os.listdir(self.done)):
+        try:
+            names = sorted(os.listdir(self.done))
+        except OSError as e:  # the next poll tries again; the notifier's other work goes on
+            log.warning("cannot read delivery receipts in %s: %s", self.done, e)
+            return
+        for name in names:
             if name.startswith("."):
                 continue  # a receipt still being written
             if name in self.settled:

@@ -9,7 +9,8 @@ or ``<session>:end`` for a session's end, ``<session>:end:<n>`` after its n-th r
 durable outbox (``notifier/outbox.jsonl``): ``add`` is written before the journal cursor moves past its
 record, ``sent`` right after delivery. After a crash, records after the saved cursor are read again and their
 notifications deduplicated by key; added but unsent ones are sent. Only a crash in the instant between
-delivery and writing ``sent`` can repeat one.
+delivery and writing ``sent`` can repeat one. Delivery itself is handed to the running gateway where its plugin
+takes hand-overs (:mod:`clawunits.notifier.gateway`), with the same guarantee across crashes of either side.
 """
 
 from __future__ import annotations
