@@ -23,6 +23,8 @@ const RESCAN_MS = 1_000;
 // Shared by every registration of the plugin (a config edit restarts the service in the same process): an
 // item being sent by the previous service instance is not picked up again by the next.
 const inFlight = new Set();
+// Items sent whose receipt could not be written yet, with their result.
+const unrecorded = new Map();
 
 /**
  * Start delivering from `dir`. `send(item)` and `wake(item)` do the channel work; returns `{stop}`, which
@@ -51,7 +53,10 @@ export function startDelivery({ dir, send, wake, logger, pid = process.pid }) {
       if (item === undefined) continue; // removed meanwhile
       inFlight.add(name);
       const lane = laneOf(item);
-      const next = (lanes.get(lane) ?? Promise.resolve()).then(() => deliverOne(name, item));
+      // Never a rejected link in a lane: it would skip the chat's later items (and reject unhandled in the gateway).
+      const next = (lanes.get(lane) ?? Promise.resolve())
+        .then(() => deliverOne(name, item))
+        .catch((e) => logger?.warn?.(`clawunits: delivery of ${name} could not be recorded: ${messageOf(e)}`));
       lanes.set(lane, next);
       next.finally(() => {
         inFlight.delete(name);
@@ -62,7 +67,11 @@ export function startDelivery({ dir, send, wake, logger, pid = process.pid }) {
 
   async function deliverOne(name, item) {
     const receipt = path.join(doneDir, name);
-    if (!fs.existsSync(receipt)) {
+    if (unrecorded.has(name)) {
+      // Sent, but its receipt could not be written (a full disk): write it now, never send it again.
+      writeAtomically(receipt, JSON.stringify(unrecorded.get(name)));
+      unrecorded.delete(name);
+    } else if (!fs.existsSync(receipt)) {
       let result;
       try {
         if (item === null) throw new Error("unreadable item");
@@ -72,7 +81,9 @@ export function startDelivery({ dir, send, wake, logger, pid = process.pid }) {
         result = { id: item?.id ?? idOf(name), ok: false, error: messageOf(e) };
         logger?.warn?.(`clawunits: delivery of ${name} failed: ${result.error}`);
       }
+      unrecorded.set(name, result);
       writeAtomically(receipt, JSON.stringify(result));
+      unrecorded.delete(name);
     }
     fs.rmSync(path.join(queueDir, name), { force: true });
   }
