@@ -98,75 +98,6 @@ def test_a_chat_command_session_is_announced_and_completed_in_the_chat_once_with
     assert took < 30  # generous: the goal (≤ 5 s) is measured in bench/, not here
 
 
-def _completions(t: TelegramGateway, chat: Chat, after: int) -> Counter[str]:
-    return Counter(x for x in texts(t, chat, after) if x.startswith(("↩️", "✅")))
-
-
-def _conversation(t: TelegramGateway, tag: str, turns: int) -> None:
-    """One session, ``turns`` answered turns: 2 + 2 * turns notifications (launched, the first turn's ✅, then
-    each answer's ↩️ and ✅), each text unique."""
-    s = t.claw.launch(f"[[text: turn 0 {tag}]] start {tag}", "--name", f"run-{tag}", "--channel",
-                      f"telegram|{ACCOUNT}|{OWNER.id}")  # fmt: skip
-    for i in range(1, turns + 1):
-        assert t.claw.wait(s["id"])["status"] == "completed", f"turn {i - 1}"  # a finished turn; still open
-        t.claw.run("respond", s["id"], f"[[text: turn {i} {tag}]] go on {i} {tag}", "--user-initiated")
-    assert t.claw.wait(s["id"])["status"] == "completed", "the last turn"
-    t.claw.run("kill", s["id"])
-
-
-def _run_with_a_fault(t: TelegramGateway, tag: str, fault: Callable[[], None]) -> None:
-    """32 notifications from two conversations at once, ``fault`` striking at a random moment of the run; then
-    every one of them is in the chat exactly once."""
-    after = t.bot.mark()
-    turns, sessions = 7, 2
-    with ThreadPoolExecutor(max_workers=sessions + 1) as pool:
-        runs = [pool.submit(_conversation, t, f"{tag}-{k}", turns) for k in range(sessions)]
-        struck = pool.submit(lambda: (time.sleep(random.uniform(0.5, 10.0)), fault()))
-        for future in [*runs, struck]:
-            future.result()
-    expected = sessions * (2 + 2 * turns)
-    wait_until(lambda: sum(_completions(t, DM, after).values()) >= expected, timeout=180,
-               what=f"{expected} notifications")  # fmt: skip
-    time.sleep(3)  # a repeat would show by now
-    got = _completions(t, DM, after)
-    assert max(got.values()) == 1, [k.split("\n")[0] for k, n in got.items() if n > 1]
-    assert sum(got.values()) == expected, sorted(k.split("\n")[0] for k in got)
-
-
-@pytest.mark.parametrize("trial", range(10))
-def test_a_notifier_killed_at_a_random_point_loses_and_repeats_nothing(
-    tg: tuple[TelegramGateway, NotifierUnit, Recording], trial: int
-) -> None:
-    t, notifier, _ = tg
-
-    def kill_notifier() -> None:
-        notifier.kill()
-        notifier.start()
-
-    _run_with_a_fault(t, f"n{trial}-{random.randrange(10**6)}", kill_notifier)
-
-
-@pytest.mark.parametrize("trial", range(10))
-def test_a_gateway_killed_at_a_random_point_loses_and_repeats_nothing(
-    tg: tuple[TelegramGateway, NotifierUnit, Recording], trial: int
-) -> None:
-    t, _, _ = tg
-    state = handover_dir(t.claw.state_dir)
-
-    def kill_gateway() -> None:
-        process = t.gw.process
-        assert process is not None
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(30)
-        assert gateway_state(state).status == "down"  # items handed over now wait for it
-        if trial == 0:
-            assert "is not running" in doctor_says(t.claw, "gateway delivery")
-        t.gw.start()
-        wait_until(lambda: gateway_state(state).status == "up", timeout=120, what="the gateway's delivery again")
-
-    _run_with_a_fault(t, f"g{trial}-{random.randrange(10**6)}", kill_gateway)
-
-
 def doctor_says(claw: Claw, check: str) -> str:
     """``clawunits doctor``'s line for ``check`` (doctor exits 1 when another check fails here, say credentials)."""
     proc = subprocess.run([*claw.cli, "doctor", "--json"], env=claw.env, capture_output=True, text=True, timeout=60)
@@ -275,3 +206,77 @@ def test_fg_streams_into_the_chat_until_bg_and_kill_is_reported(
     _wait_head(t, mark, "🔔 [streamer] Claude asks:")
     t.command(DM, OWNER, "/claude_kill streamer")
     _wait_head(t, mark, "⛔ [streamer] Killed")
+
+
+# -- faults: the notifier and the gateway killed at random points ------------------------------------------
+# Last in the module: OpenClaw stops starting the Telegram channel's polling after a series of unclean restarts
+# ("channel autostart suppressed"), so chat commands are typed before these, never after.
+
+
+def _completions(t: TelegramGateway, chat: Chat, after: int) -> Counter[str]:
+    return Counter(x for x in texts(t, chat, after) if x.startswith(("↩️", "✅")))
+
+
+def _conversation(t: TelegramGateway, tag: str, turns: int) -> None:
+    """One session, ``turns`` answered turns: 2 + 2 * turns notifications (launched, the first turn's ✅, then
+    each answer's ↩️ and ✅), each text unique."""
+    s = t.claw.launch(f"[[text: turn 0 {tag}]] start {tag}", "--name", f"run-{tag}", "--channel",
+                      f"telegram|{ACCOUNT}|{OWNER.id}")  # fmt: skip
+    for i in range(1, turns + 1):
+        assert t.claw.wait(s["id"])["status"] == "completed", f"turn {i - 1}"  # a finished turn; still open
+        t.claw.run("respond", s["id"], f"[[text: turn {i} {tag}]] go on {i} {tag}", "--user-initiated")
+    assert t.claw.wait(s["id"])["status"] == "completed", "the last turn"
+    t.claw.run("kill", s["id"])
+
+
+def _run_with_a_fault(t: TelegramGateway, tag: str, fault: Callable[[], None]) -> None:
+    """32 notifications from two conversations at once, ``fault`` striking at a random moment of the run; then
+    every one of them is in the chat exactly once."""
+    after = t.bot.mark()
+    turns, sessions = 7, 2
+    with ThreadPoolExecutor(max_workers=sessions + 1) as pool:
+        runs = [pool.submit(_conversation, t, f"{tag}-{k}", turns) for k in range(sessions)]
+        struck = pool.submit(lambda: (time.sleep(random.uniform(0.5, 10.0)), fault()))
+        for future in [*runs, struck]:
+            future.result()
+    expected = sessions * (2 + 2 * turns)
+    wait_until(lambda: sum(_completions(t, DM, after).values()) >= expected, timeout=180,
+               what=f"{expected} notifications")  # fmt: skip
+    time.sleep(3)  # a repeat would show by now
+    got = _completions(t, DM, after)
+    assert max(got.values()) == 1, [k.split("\n")[0] for k, n in got.items() if n > 1]
+    assert sum(got.values()) == expected, sorted(k.split("\n")[0] for k in got)
+
+
+@pytest.mark.parametrize("trial", range(10))
+def test_a_notifier_killed_at_a_random_point_loses_and_repeats_nothing(
+    tg: tuple[TelegramGateway, NotifierUnit, Recording], trial: int
+) -> None:
+    t, notifier, _ = tg
+
+    def kill_notifier() -> None:
+        notifier.kill()
+        notifier.start()
+
+    _run_with_a_fault(t, f"n{trial}-{random.randrange(10**6)}", kill_notifier)
+
+
+@pytest.mark.parametrize("trial", range(10))
+def test_a_gateway_killed_at_a_random_point_loses_and_repeats_nothing(
+    tg: tuple[TelegramGateway, NotifierUnit, Recording], trial: int
+) -> None:
+    t, _, _ = tg
+    state = handover_dir(t.claw.state_dir)
+
+    def kill_gateway() -> None:
+        process = t.gw.process
+        assert process is not None
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        assert gateway_state(state).status == "down"  # items handed over now wait for it
+        if trial == 0:
+            assert "is not running" in doctor_says(t.claw, "gateway delivery")
+        t.gw.start()
+        wait_until(lambda: gateway_state(state).status == "up", timeout=120, what="the gateway's delivery again")
+
+    _run_with_a_fault(t, f"g{trial}-{random.randrange(10**6)}", kill_gateway)
