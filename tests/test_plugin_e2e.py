@@ -149,7 +149,8 @@ def test_installed_plugin_is_loaded_with_its_skill_and_synced_config(e2e: E2E) -
     assert "clawunits" in listening
 
     # The service synced the plugin config into clawunits' own config file.
-    synced = wait_until(lambda: e2e.claw.config_path.exists() and tomllib.loads(e2e.claw.config_path.read_text()))
+    # The file exists before the sync (a person's openclawPath): wait for what the sync writes.
+    synced = wait_until(lambda: (c := tomllib.loads(e2e.claw.config_path.read_text())) and "agentChannels" in c and c)
     assert synced["agentChannels"] == {str(e2e.project.parent): MAIN_CHANNEL, str(e2e.ws_other): OTHER_CHANNEL}
     assert synced["stopTimeoutSec"] == 10 and synced["skipSafetyChecks"] is False
     assert "clawunitsPath" not in synced
