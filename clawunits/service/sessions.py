@@ -26,6 +26,8 @@ STATUS_FILTERS = {
     "failed": lambda s: s is Status.FAILED,
     "killed": lambda s: s is Status.KILLED,
     "interrupted": lambda s: s is Status.INTERRUPTED,
+    "queued": lambda s: s is Status.QUEUED,
+    "limited": lambda s: s is Status.LIMITED,
 }
 
 
@@ -93,7 +95,7 @@ def reconcile(ctx: Context, records: list[SessionRecord]) -> list[SessionRecord]
     listed = ctx.manager.list()
     out = []
     for record in records:
-        if not record.is_open or listed.get(record.unit, ("", ""))[1] == "running":
+        if not record.is_open or record.status.is_parked or listed.get(record.unit, ("", ""))[1] == "running":
             out.append(record)
             continue
         state = ctx.manager.state(record.unit)

@@ -21,11 +21,21 @@ class Status(StrEnum):
     # Its runner was stopped by a shutdown of the user manager (or the machine), not on purpose: nothing
     # runs, and ``clawunits recover`` resumes it as the same session.
     INTERRUPTED = "interrupted"
+    # Waiting in the launch queue for a free slot (``queueLaunches``): recorded, no unit yet.
+    QUEUED = "queued"
+    # Parked at a usage limit: its unit ended, a timer resumes it (same Claude session) when the window resets.
+    LIMITED = "limited"
 
     @property
     def is_terminal(self) -> bool:
         """Nothing runs for it (an interrupted session waits for ``recover``, not for messages)."""
         return self in (Status.COMPLETED, Status.FAILED, Status.KILLED, Status.INTERRUPTED)
+
+    @property
+    def is_parked(self) -> bool:
+        """Not ended, yet no unit runs for it on purpose (queued, or parked at a usage limit): reconciling it
+        with the units must not take it for lost."""
+        return self in (Status.QUEUED, Status.LIMITED)
 
     @property
     def icon(self) -> str:
@@ -40,6 +50,8 @@ _ICONS = {
     Status.FAILED: "❌",
     Status.KILLED: "⛔",
     Status.INTERRUPTED: "⏸️",
+    Status.QUEUED: "🕒",
+    Status.LIMITED: "⏸️",
 }
 
 
