@@ -13,7 +13,9 @@ from clawunits.cli.common import agent_option, emit, get_service, json_option, r
 @click.option(
     "--status",
     default="all",
-    type=click.Choice(["all", "running", "waiting", "completed", "failed", "killed", "interrupted"]),
+    type=click.Choice(
+        ["all", "running", "waiting", "completed", "failed", "killed", "interrupted", "queued", "limited"]
+    ),
     help="Show only sessions in this state (running = not finished).",
 )
 @json_option

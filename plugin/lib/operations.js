@@ -12,7 +12,7 @@ import { bool, invalid, str } from "./params.js";
 const MANIFEST = JSON.parse(fs.readFileSync(new URL("../openclaw.plugin.json", import.meta.url), "utf8"));
 export const PERMISSION_MODES = MANIFEST.configSchema.properties.permissionMode.enum;
 // `clawunits sessions --status` (tests/test_plugin_shim.py checks them against the CLI too).
-export const STATUSES = ["all", "running", "waiting", "completed", "failed", "killed", "interrupted"];
+export const STATUSES = ["all", "running", "waiting", "completed", "failed", "killed", "interrupted", "queued", "limited"];
 export const DEFAULT_RESUME_PROMPT = "Continue where you left off.";
 
 // ---------------------------------------------------------------------------------- shared parameters
