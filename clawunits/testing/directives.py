@@ -19,7 +19,9 @@ ERROR_TYPES = {
     529: "overloaded_error",
 }
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
-KNOWN = ("text", "bash2", "bash", "tool", "slow", "long", "ask", "error", "plan")
+KNOWN = ("text", "bash2", "bash", "tool", "slow", "long", "ask", "error", "plan", "limit")
+# The usage windows `[[limit: …]]` knows, with the abbreviation Claude Code reads in per-window header names.
+WINDOWS = {"five_hour": "5h", "seven_day": "7d"}
 PLAN_TOOL = "ExitPlanMode"
 # Where Claude Code's plan-mode reminder says the plan file is (new, existing, or after plan mode).
 PLAN_FILE = re.compile(r"(?:create your plan at|plan file already exists at|plan file is located at) (/\S+?\.md)\b")
@@ -66,6 +68,11 @@ class Plan:
     error_status: int | None = None
     error_mode: str = ""  # "" (no retry), "retry" (CLI may retry, all fail) or "once" (first attempt fails)
     key: str = ""  # identifies the prompt, for "once"
+    # `[[limit: …]]`: "warning" (a reply with the warning headers) or "rejected" (the usage window is exhausted
+    # from now on for `limit_seconds`), the window, and the utilization (warning).
+    limit: str | None = None
+    limit_window: str = "five_hour"
+    limit_value: float = 0.0
 
     @property
     def stop_reason(self) -> str:
@@ -169,6 +176,8 @@ def plan_from_directives(directives: list[tuple[str, str]], prompt: str) -> Plan
             ask = True
         elif name == "plan":
             continue  # played by plan_mode_reply
+        elif name == "limit":
+            _limit(plan, arg)
         elif name == "error":
             plan.error_status = int(_number(arg, 500))
             plan.error_mode = next((w for w in arg.lower().split()[1:] if w in ("retry", "once")), "")
@@ -193,3 +202,14 @@ def _number(arg: str, default: float) -> float:
         return float(arg.split()[0])
     except (ValueError, IndexError):
         return default
+
+
+def _limit(plan: Plan, arg: str) -> None:
+    """``warning WINDOW UTILIZATION`` or ``rejected WINDOW SECONDS`` (defaults: five_hour, 0.91 / 5 s)."""
+    words = arg.lower().split()
+    kind = words[0] if words else "rejected"
+    plan.limit = "warning" if kind.startswith("warn") else "rejected"
+    if len(words) > 1 and words[1] in WINDOWS:
+        plan.limit_window = words[1]
+    default = 0.91 if plan.limit == "warning" else 5.0
+    plan.limit_value = _number(" ".join(words[2:]), default) if len(words) > 2 else default

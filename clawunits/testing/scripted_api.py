@@ -15,8 +15,17 @@ decided by directives written in the user's prompt, so a test in one process can
 ``[[error: STATUS]]``           answer HTTP STATUS with an Anthropic error body and ``x-should-retry: false``
 ``[[error: STATUS retry]]``     the same with ``x-should-retry: true`` (the CLI retries ~10 times, minutes)
 ``[[error: STATUS once]]``      fail only the first request for this prompt (retryable), then reply normally
+``[[limit: warning W U]]``      reply normally, with the headers of usage window W (five_hour, seven_day) at
+                                utilization U (default five_hour 0.91): Claude Code's ``allowed_warning``
+``[[limit: rejected W S]]``     window W is exhausted for S seconds (default five_hour 5) from the first request
+                                for this prompt: until then every request is refused with a 429 carrying the
+                                ``rejected`` headers (Claude Code's usage-limit refusal), afterwards answered
 (none)                          reply ``Scripted reply: <first 80 chars of the prompt>``
 ==============================  ===========================================================================
+
+Claude Code reads the ``anthropic-ratelimit-unified-*`` headers only for a claude.ai subscription or a Claude
+gateway token (``ANTHROPIC_AUTH_TOKEN``, a JWT whose ``aud`` is ``claude-gateway``, with ``ANTHROPIC_BASE_URL``
+not api.anthropic.com): ``gateway_token()`` makes one for tests of usage limits.
 
 Only the newest directive-bearing text counts (the CLI adds ``<system-reminder>`` blocks and merges an
 interrupted prompt into the next one). A request whose newest user message carries ``tool_result`` blocks
@@ -37,8 +46,10 @@ Run standalone with ``python -m clawunits.testing.scripted_api [--host 127.0.0.1
 from __future__ import annotations
 
 import argparse
+import base64
 import ipaddress
 import json
+import math
 import signal
 import socket
 import sys
@@ -50,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from clawunits.testing.conversation import plan_for
-from clawunits.testing.directives import INPUT_TOKENS, SECRET_HEADERS, Plan
+from clawunits.testing.directives import INPUT_TOKENS, SECRET_HEADERS, WINDOWS, Plan
 from clawunits.testing.replies import error_body, message_json, sse_events
 
 
@@ -94,22 +105,37 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(body.get("model") or "claude-sonnet-4-5")
         if plan.error_status is not None and plan.error_mode == "once" and not self.api._first_time(plan.key):
             plan.error_status = None
-        if plan.error_status is not None:
+        if plan.limit == "rejected" and self.api._first_time("limit:" + plan.key.partition(":")[2]):
+            self.api.exhaust(plan.limit_window, plan.limit_value)
+        headers: dict[str, str] = {}
+        if plan.limit == "warning":
+            headers = limit_headers(plan.limit_window, "allowed_warning", plan.limit_value, time.time() + 3600)
+        if (exhausted := self.api.exhausted()) is not None:
+            window, reset = exhausted
+            refused = limit_headers(window, "rejected", 1.0, reset)
+            refused["retry-after"] = str(max(1, math.ceil(reset - time.time())))
+            self._send_json(429, error_body(429), should_retry="false", headers=refused)
+        elif plan.error_status is not None:
             retry = "true" if plan.error_mode else "false"
             self._send_json(plan.error_status, error_body(plan.error_status), should_retry=retry)
         elif body.get("stream"):
-            self._stream(plan, model)
+            self._stream(plan, model, headers)
         else:
             if plan.slow > 0:
                 time.sleep(plan.slow)
-            self._send_json(200, message_json(plan, model))
+            self._send_json(200, message_json(plan, model), headers=headers)
 
     def _common_headers(self) -> None:
         self.send_header("request-id", "req_scripted_" + uuid.uuid4().hex[:20])
         self.send_header("anthropic-organization-id", "00000000-0000-0000-0000-000000000000")
 
     def _send_json(
-        self, status: int, payload: dict[str, Any], with_body: bool = True, should_retry: str | None = None
+        self,
+        status: int,
+        payload: dict[str, Any],
+        with_body: bool = True,
+        should_retry: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -118,16 +144,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._common_headers()
         if should_retry is not None:
             self.send_header("x-should-retry", should_retry)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if with_body:
             self.wfile.write(data)
 
-    def _stream(self, plan: Plan, model: str) -> None:
+    def _stream(self, plan: Plan, model: str, headers: dict[str, str]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self._common_headers()
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         try:
             for event in sse_events(plan, model):
@@ -149,6 +179,7 @@ class ScriptedAPI:
         self.log_path = Path(log_path) if log_path is not None else None
         self._requests: list[dict[str, Any]] = []
         self._seen: set[str] = set()
+        self._exhausted: dict[str, float] = {}  # usage window -> when it resets (epoch seconds)
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -206,6 +237,23 @@ class ScriptedAPI:
                 self._cond.wait(left)
             return list(self._requests)
 
+    def exhaust(self, window: str, seconds: float) -> float:
+        """Exhaust a usage window for ``seconds`` (rounded up to a whole second, as the headers carry it):
+        every Messages request is refused with a 429 until then. Returns the reset time."""
+        reset = float(math.ceil(time.time() + seconds))
+        with self._cond:
+            self._exhausted[window] = reset
+        return reset
+
+    def exhausted(self) -> tuple[str, float] | None:
+        """The usage window exhausted now, with its reset time; None when every window allows requests."""
+        now = time.time()
+        with self._cond:
+            for window, reset in self._exhausted.items():
+                if reset > now:
+                    return window, reset
+        return None
+
     def _first_time(self, key: str) -> bool:
         """True the first time ``key`` is seen by this server."""
         with self._cond:
@@ -229,6 +277,35 @@ class ScriptedAPI:
                 with self.log_path.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry) + "\n")
             self._cond.notify_all()
+
+
+def limit_headers(window: str, status: str, utilization: float, reset: float) -> dict[str, str]:
+    """The ``anthropic-ratelimit-unified-*`` headers of a response, as Claude Code reads them: the overall
+    status, reset and the window that decides it (``representative-claim``), and that window's own reading
+    (``-5h-utilization``, ``-5h-reset``, ``-5h-status``, ``-5h-surpassed-threshold`` for a warning)."""
+    abbr = WINDOWS[window]
+    at = str(int(reset))
+    headers = {
+        "anthropic-ratelimit-unified-status": status,
+        "anthropic-ratelimit-unified-reset": at,
+        "anthropic-ratelimit-unified-representative-claim": window,
+        f"anthropic-ratelimit-unified-{abbr}-utilization": f"{utilization:g}",
+        f"anthropic-ratelimit-unified-{abbr}-reset": at,
+        f"anthropic-ratelimit-unified-{abbr}-status": status,
+    }
+    if status == "allowed_warning":
+        headers[f"anthropic-ratelimit-unified-{abbr}-surpassed-threshold"] = "0.9" if window == "five_hour" else "0.75"
+    return headers
+
+
+def gateway_token() -> str:
+    """An (unsigned) Claude gateway token: with it as ``ANTHROPIC_AUTH_TOKEN`` Claude Code reads the usage-limit
+    headers, which it ignores for a plain API key."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'aud': 'claude-gateway', 'sub': 'scripted'})}.scripted"
 
 
 def check_loopback(host: str) -> str:
