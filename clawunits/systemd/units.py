@@ -73,6 +73,9 @@ _SIGNATURES: dict[str, bytes] = {
     "CPUQuotaPerSecUSec": b"t",
     "TasksMax": b"t",
     "RuntimeMaxUSec": b"t",
+    "TimersCalendar": b"a(ss)",
+    "AccuracyUSec": b"t",
+    "RemainAfterElapse": b"b",
     "OOMPolicy": b"s",
 }
 
@@ -133,6 +136,51 @@ class UnitState:
                 sig = f"signal {self.exec_main_status}"
             return f"killed by {sig}" + (" (core dumped)" if self.exec_main_code == 3 else "")
         return self.result or "unknown"
+
+
+@dataclass(frozen=True)
+class TimerSpec:
+    """A transient timer that starts its own transient oneshot service (``<stem>.timer`` and
+    ``<stem>.service``) once, at a calendar time in UTC."""
+
+    stem: str
+    description: str
+    at: str  # systemd calendar time, e.g. "2026-12-07 14:05:00 UTC"
+    argv: list[str]
+    environment: dict[str, str] = field(repr=False)
+
+    @property
+    def timer(self) -> str:
+        return self.stem + ".timer"
+
+    @property
+    def service(self) -> str:
+        return self.stem + ".service"
+
+
+def timer_properties(spec: TimerSpec) -> dict[str, Any]:
+    """The timer's plain properties (they survive a ``daemon-reload``); it goes away once elapsed."""
+    return {
+        "Description": spec.description,
+        "TimersCalendar": [("OnCalendar", spec.at)],
+        # The default accuracy is a minute: a session resumes within a second of its reset.
+        "AccuracyUSec": 1_000_000,
+        "RemainAfterElapse": False,
+    }
+
+
+def timer_service_properties(spec: TimerSpec) -> dict[str, Any]:
+    return {
+        "Description": spec.description,
+        "Type": "oneshot",
+        "ExecStart": [(spec.argv[0], literal_argv(spec.argv), False)],
+        "Environment": [f"{k}={v}" for k, v in sorted(spec.environment.items())],
+        "StandardInput": "null",
+        "StandardOutput": "journal",
+        "StandardError": "journal",
+        "SyslogIdentifier": spec.stem,
+        "CollectMode": "inactive-or-failed",
+    }
 
 
 def literal_argv(argv: list[str]) -> list[str]:
@@ -251,6 +299,20 @@ class UserManager:
             state = self.state(spec.name)
             detail = state.describe_exit() if state else result
             raise SystemdError(f"unit {spec.name} failed to start: {detail}")
+
+    def start_timer(self, spec: TimerSpec, timeout: float = 10.0) -> None:
+        """Start the transient timer with its service as an auxiliary transient unit (as ``systemd-run
+        --on-calendar`` does); the service is loaded, inactive, until the timer fires."""
+        args = apply_signature(b"ss", [spec.timer.encode(), b"fail"])
+        args += _encode_properties(timer_properties(spec))
+        args += [(ord("a"), b"(sa(sv))"), (ord("r"), b"sa(sv)"), (ord("s"), spec.service.encode())]
+        args += _encode_properties(timer_service_properties(spec))
+        args += [(-1, None), (-1, None)]
+        with self._watch_jobs() as finished:
+            job = self._call(MANAGER_PATH, MANAGER_IFACE, b"StartTransientUnit", args)
+            result = self._wait_job(finished, job, timeout)
+        if result != "done":
+            raise SystemdError(f"timer {spec.timer} failed to start: {result}")
 
     def stop(self, name: str, timeout: float | None = None) -> None:
         """Stop the unit (SIGTERM to all its processes, SIGKILL after its stop timeout).
