@@ -45,6 +45,11 @@ PLAN_ANSWER = "plan_answer"
 WATCHDOG = "watchdog"
 # The first record of a runner started by `clawunits recover`: the same session, resumed after a shutdown.
 RECOVERED = "recovered"
+# Usage limits: a window's warning (once per window and session), the session parked at an exhausted window
+# (its runner ends; a timer resumes it), and the first record of the runner its timer started again.
+LIMIT_WARNING = "limit_warning"
+LIMITED = "limited"
+RESUMED = "resumed"
 ERROR = "error"
 EXIT = "exit"
 PART = "part"

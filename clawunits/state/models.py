@@ -83,6 +83,7 @@ class EndCause(StrEnum):
     SHUTDOWN = "shutdown"  # interrupted: the user manager stopped, or vanished with the machine
     OOM = "oom"
     RUNTIME = "runtime"
+    LIMITED = "limited"  # not an end: the runner's `exit` when it parks the session at a usage limit
 
 
 KILLED_REASON = "killed by clawunits kill"
@@ -185,6 +186,16 @@ class SessionRecord:
     # whoever runs `recover`. Never shown by the API: it may hold credentials (the file is 0600).
     environment: dict[str, str] = field(default_factory=dict)
     worktree: WorktreeInfo | None = None
+    # Usage limits: the window that parked it (five_hour, seven_day, …) and when it resets (status limited, its
+    # timer resumes it then), the last utilization Claude Code reported (0..1), when it was last parked and
+    # resumed, how often, and the windows whose warning was sent (one per window and session).
+    limit_window: str | None = None
+    limit_resets_at: str | None = None
+    limit_utilization: float | None = None
+    limited_at: str | None = None
+    limit_resumes: int = 0
+    limit_resumed_at: str | None = None
+    limit_warned: list[str] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
 
     @property
@@ -308,6 +319,8 @@ class SessionRecord:
             )
         if self.status.is_terminal:
             return self
+        if status is Status.LIMITED:
+            return self  # parked before the runner ended (`parked`), or killed meanwhile: either stays
         if status is Status.INTERRUPTED:
             return self.interrupted(reason, cause)
         return self.ended(status, reason, cause)
@@ -340,6 +353,41 @@ class SessionRecord:
             recovered_at=now,
             last_activity_at=now,
         )
+
+    def parked(self, window: str, resets_at: str, utilization: float | None, reason: str) -> SessionRecord:
+        """Parked at a usage limit: its runner ends, its timer resumes it at ``resets_at``. A verdict recorded
+        meanwhile (killed) stays. A new window starts at the reset, so its warning may come again."""
+        if self.status.is_terminal:
+            return self
+        return self.with_changes(
+            status=Status.LIMITED,
+            reason=reason,
+            waiting_for=None,
+            pending_permission=None,
+            limit_window=window,
+            limit_resets_at=resets_at,
+            limit_utilization=self.limit_utilization if utilization is None else utilization,
+            limited_at=utc_now_iso(),
+            limit_warned=[w for w in self.limit_warned if w != window],
+        )
+
+    def unparked(self) -> SessionRecord | None:
+        """A parked session about to run again (its timer fired); None when it is not parked (any more)."""
+        if self.status is not Status.LIMITED:
+            return None
+        now = utc_now_iso()
+        return self.with_changes(
+            status=Status.RUNNING,
+            reason=None,
+            limit_resumes=self.limit_resumes + 1,
+            limit_resumed_at=now,
+            last_activity_at=now,
+        )
+
+    @property
+    def resumed_from_limit(self) -> bool:
+        """Its runner starts again after a usage limit (not after a shutdown: ``recover`` came later, if at all)."""
+        return bool(self.limit_resumed_at) and (self.recovered_at or "") < (self.limit_resumed_at or "")
 
     def to_json(self) -> dict[str, Any]:
         """The API shape (camelCase, like the seed's gateway RPC responses)."""
@@ -388,6 +436,12 @@ class SessionRecord:
             "recoveries": self.recoveries,
             "recoveredAt": self.recovered_at,
             "worktree": self.worktree.to_json() if self.worktree else None,
+            "limitWindow": self.limit_window,
+            "limitResetsAt": self.limit_resets_at,
+            "limitUtilization": self.limit_utilization,
+            "limitedAt": self.limited_at,
+            "limitResumes": self.limit_resumes,
+            "limitResumedAt": self.limit_resumed_at,
         }
 
 

@@ -54,7 +54,17 @@ def from_toml(data: dict[str, Any]) -> SessionRecord:
 
 
 # Fields holding a timestamp: a damaged one would break every listing later (durations, sorting).
-TIMESTAMPS = ("created_at", "started_at", "completed_at", "last_activity_at", "interrupted_at", "recovered_at")
+TIMESTAMPS = (
+    "created_at",
+    "started_at",
+    "completed_at",
+    "last_activity_at",
+    "interrupted_at",
+    "recovered_at",
+    "limit_resets_at",
+    "limited_at",
+    "limit_resumed_at",
+)
 
 
 def check_types(cls: type, values: dict[str, Any]) -> None:
