@@ -9,6 +9,7 @@ from typing import Any
 from claude_agent_sdk import (
     AssistantMessage,
     ClaudeSDKClient,
+    RateLimitEvent,
     ResultMessage,
     SystemMessage,
     TextBlock,
@@ -22,6 +23,7 @@ from clawunits.records import shorten, summarize_tool_input, summarize_tool_resu
 from clawunits.runner.answers import is_question
 from clawunits.runner.live import LiveSession, Turn, aborted
 from clawunits.runner.permissions import ASK_TOOL, PLAN_TOOL
+from clawunits.runner.usage import UsageLimits
 from clawunits.state.models import Status
 
 STDERR_TAIL = 20
@@ -39,6 +41,7 @@ class Events:
         self.cost_baseline = record.prior_cost_usd
         self.last_total_cost = record.prior_cost_usd + record.cost_usd
         self.last_text = record.result_preview or ""
+        self.usage = UsageLimits(live)
 
     async def read(self, client: ClaudeSDKClient) -> None:
         async for message in client.receive_messages():
@@ -50,7 +53,10 @@ class Events:
         if isinstance(msg, SystemMessage):
             if msg.subtype == "init":
                 self._on_init(msg.data)
+        elif isinstance(msg, RateLimitEvent):
+            self.usage.on_event(msg.rate_limit_info)
         elif isinstance(msg, AssistantMessage):
+            self.usage.on_assistant_error(msg.error)
             for block in msg.content:
                 if isinstance(block, TextBlock) and block.text.strip():
                     self.last_text = block.text

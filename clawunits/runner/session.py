@@ -50,7 +50,9 @@ class Runner:
         try:
             resume = live.claude_session_id or live.record.resume_claude_session_id
             await live.unless_stopped(self._connect(resume))
-            if live.record.recoveries:
+            if live.record.resumed_from_limit:
+                self._announce_resumed()
+            elif live.record.recoveries:
                 self._announce_recovery()
             return await self._conversation(await self._opening())
         except Stopped:
@@ -74,9 +76,19 @@ class Runner:
         if not record.claude_session_id:
             # It never reached Claude (interrupted before `started`): it starts over with its prompt.
             return [record.prompt]
-        if record.recoveries and record.waiting_for is not WaitingFor.QUESTION:
+        if record.resumed_from_limit or (record.recoveries and record.waiting_for is not WaitingFor.QUESTION):
             return await self.mail.take(wait=False) or [CONTINUE_PROMPT]
         return []
+
+    def _announce_resumed(self) -> None:
+        r = self.live.record
+        self.live.out.emit(
+            R.RESUMED,
+            window=r.limit_window,
+            resumes=r.limit_resumes,
+            limitedAt=r.limited_at,
+            claudeSessionId=r.claude_session_id,
+        )
 
     def _announce_recovery(self) -> None:
         r = self.live.record
@@ -147,6 +159,10 @@ class Runner:
                 if content:
                     continue
             else:
+                # A usage limit parks the session until its window resets (a timer resumes it).
+                refusal = self.events.usage.refusal(result)
+                if refusal is not None and self.limits.oom_outcome() is None:
+                    return self.events.usage.park(*refusal)
                 # A process of this turn ran the session out of memory: that ends it, whatever Claude made of it.
                 fatal = self.limits.oom_outcome() or _fatal_outcome(result)
                 if fatal is not None:
