@@ -72,6 +72,7 @@ for command in (
     viewing.worktree,
     sessions.respond,
     sessions.recover,
+    sessions.unpark,
     sessions.resume,
     viewing.fg,
     viewing.bg,

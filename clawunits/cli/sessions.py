@@ -194,3 +194,25 @@ def recover(
     emit(as_json, data, text)
     if report.errors:
         sys.exit(1)
+
+
+@click.command()
+@click.argument("session")
+@click.option("--timer", is_flag=True, hidden=True, help="Run by the session's own resume timer.")
+@agent_option
+@json_option
+@click.pass_context
+def unpark(ctx: click.Context, session: str, timer: bool, agent: str | None, as_json: bool) -> None:
+    """Resume a session parked at a usage limit now, instead of at its reset time.
+
+    Its timer runs this at the reset time: the session runs again as itself (same id, name and Claude
+    session) and continues the turn the limit stopped. A session that is not parked is left alone.
+    """
+    from clawunits import render
+
+    item = get_service(ctx).unpark(session, agent=agent, timer=timer)
+    text = render.unparked(item)
+    data = {**item.to_json(), "message": text}
+    emit(as_json, data, text)
+    if item.action == "error":
+        sys.exit(1)

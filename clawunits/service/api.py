@@ -172,6 +172,12 @@ class Service(Context):
 
         return recover.recover(self, refs, dry_run, boot, agent)
 
+    def unpark(self, ref: str, agent: str | None = None, timer: bool = False) -> Recovery:
+        """Resume a session parked at a usage limit now (see :func:`clawunits.service.parking.unpark`)."""
+        from clawunits.service import parking
+
+        return parking.unpark(self, ref, agent, timer)
+
     @property
     def worktree_root(self) -> Path:
         from clawunits.service import session_worktree

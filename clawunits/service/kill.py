@@ -30,6 +30,10 @@ def stop(ctx: Context, record: SessionRecord) -> KillResult:
         if killed.status is Status.KILLED:
             return KillResult(killed, already_finished=False)
         record = sessions.reconcile(ctx, [killed])[0]  # recovered meanwhile: stopped like any running session
+    if record.status is Status.LIMITED:
+        record = _kill_parked(ctx, record)
+        if record.status is Status.KILLED:
+            return KillResult(record, already_finished=False)
     if record.status.is_terminal:
         if record.is_open:
             # Its task is done; only the process waiting for follow-ups is left to stop.
@@ -49,6 +53,20 @@ def stop(ctx: Context, record: SessionRecord) -> KillResult:
         ctx.store.update(record.id, lambda r: before)
         raise
     return KillResult(ctx.store.load(record.id), already_finished=False)
+
+
+def _kill_parked(ctx: Context, record: SessionRecord) -> SessionRecord:
+    """A session parked at a usage limit: marked killed first (its timer's ``unpark`` then leaves it alone),
+    then the timer goes, and the unit if its runner is still on its way out. Resumed meanwhile: returned as
+    it is now, to be killed like any running session."""
+    from clawunits.service import parking
+
+    killed = ctx.store.update(record.id, lambda r: r.killed() if r.status is Status.LIMITED else None)
+    if killed.status is not Status.KILLED:
+        return sessions.reconcile(ctx, [killed])[0]
+    parking.disarm(ctx, killed)
+    stop_unit(ctx, killed)
+    return ctx.store.load(record.id)
 
 
 def close_open(ctx: Context, record: SessionRecord) -> SessionRecord:

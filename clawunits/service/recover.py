@@ -26,15 +26,24 @@ def recover(
     run again or concurrently: one recovery at a time, and a session whose unit runs is left alone.
     """
     ctx.authorize(Action.READ if dry_run else Action.RECOVER)
+    # A reboot took the timers of sessions parked at a usage limit: arm them again (recoverOnBoot or not).
+    parked = _rearm_parked(ctx) if boot and not dry_run else []
     if boot and not ctx.settings.recoverOnBoot:
-        return RecoverReport([], dry_run, disabled="recoverOnBoot is false")
+        return RecoverReport(parked, dry_run, disabled="recoverOnBoot is false")
     with ctx.store.lock("recover"):
         if refs:
             chosen = [_recoverable(sessions.get(ctx, ref, agent)) for ref in refs]
         else:
             records = sessions.list_sessions(ctx, include_archived=True, agent=agent)
             chosen = [r for r in records if r.status is Status.INTERRUPTED]
-        return RecoverReport([_recover_one(ctx, r, dry_run) for r in chosen], dry_run)
+        return RecoverReport(parked + [_recover_one(ctx, r, dry_run) for r in chosen], dry_run)
+
+
+def _rearm_parked(ctx: Context) -> list[Recovery]:
+    from clawunits.service import parking
+
+    with ctx.store.lock("recover"):
+        return parking.rearm(ctx)
 
 
 def _recoverable(record: SessionRecord) -> SessionRecord:

@@ -64,7 +64,9 @@ class RecoveryAction(StrEnum):
     WOULD_RECOVER = "would-recover"  # dry run
     SKIPPED = "skipped"  # nothing to do, e.g. it runs already
     FAILED = "failed"  # it cannot continue (no budget left, workdir gone): now failed
-    ERROR = "error"  # its unit did not start: it stays interrupted for the next try
+    ERROR = "error"  # its unit did not start: it stays interrupted (or parked) for the next try
+    RESUMED = "resumed"  # parked at a usage limit: its unit runs again (`unpark`, or at boot after the reset)
+    REARMED = "rearmed"  # parked at a usage limit: its timer was armed again at boot
 
 
 @dataclass(frozen=True)

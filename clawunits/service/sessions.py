@@ -121,7 +121,8 @@ def wait(
     def reached(r: SessionRecord) -> bool:
         if until == "end":
             return not r.is_open
-        return r.status.is_terminal or r.status is Status.WAITING
+        # Parked at a usage limit counts as idle: it waits for its window, maybe for hours.
+        return r.status.is_terminal or r.status in (Status.WAITING, Status.LIMITED)
 
     while not reached(record):
         if deadline is not None and time.monotonic() >= deadline:
@@ -136,8 +137,8 @@ def _launching(record: SessionRecord) -> bool:
     period)."""
     if record.status is Status.STARTING:
         since = record.created_at
-    elif record.recovered_at and record.status in (Status.RUNNING, Status.WAITING):
-        since = record.recovered_at
+    elif (record.recovered_at or record.limit_resumed_at) and record.status in (Status.RUNNING, Status.WAITING):
+        since = max(record.recovered_at or "", record.limit_resumed_at or "")  # recovered, or resumed after a limit
     else:
         return False
     return (datetime.now(UTC) - parse_ts(since)).total_seconds() < LAUNCH_GRACE_SEC

@@ -76,4 +76,16 @@ def stats_of(records: list[SessionRecord], archive: dict[str, Any]) -> dict[str,
         "costPerDay": dict(sorted(per_day.items())),
         "averageDurationMs": int(total_ms / count) if count else None,
         "mostExpensive": max(candidates, key=lambda c: c["costUsd"], default=None),
+        "parked": [parked_entry(r) for r in records if r.status is Status.LIMITED],
+    }
+
+
+def parked_entry(r: SessionRecord) -> dict[str, Any]:
+    """A session parked at a usage limit: which window, when it resumes, the last utilization."""
+    return {
+        "id": r.id,
+        "name": r.name,
+        "window": r.limit_window,
+        "resetsAt": r.limit_resets_at,
+        "utilization": r.limit_utilization,
     }
