@@ -110,6 +110,11 @@ def session_entry(r: SessionRecord) -> str:
         lines.append(f"   ↩️  Resumed from: {r.resumed_from}" + (" (forked)" if r.forked else ""))
     if r.recoveries:
         lines.append(f"   🔄 Resumed after restart: {r.recoveries}x, last at {r.recovered_at}")
+    if r.status is Status.LIMITED:
+        lines.append(f"   ⏸️ usage limit ({r.limit_window}) reached; resumes at {local_time(r.limit_resets_at)}")
+    if r.limit_utilization is not None:
+        used = f"{r.limit_utilization * 100:.0f}%"
+        lines.append(f"   📈 usage: {used} of {r.limit_window or 'its window'} (last reported)")
     if r.status is Status.WAITING and r.waiting_for:
         what = WAITING_FOR.get(r.waiting_for, r.waiting_for)
         lines.append(
@@ -209,7 +214,15 @@ def killed(r: SessionRecord, already: bool) -> str:
     return f"Session {r.name} [{r.id}] has been terminated."
 
 
-RECOVERY_ICONS = {"recovered": "🔄", "would-recover": "🔄", "skipped": "➖", "failed": "❌", "error": "⚠️"}
+RECOVERY_ICONS = {
+    "recovered": "🔄",
+    "would-recover": "🔄",
+    "skipped": "➖",
+    "failed": "❌",
+    "error": "⚠️",
+    "resumed": "▶️",
+    "rearmed": "⏸️",
+}
 
 
 def recovered(report: Any) -> str:
@@ -224,6 +237,12 @@ def recovered(report: Any) -> str:
         r = item.record
         lines.append(f"  {RECOVERY_ICONS.get(item.action, '•')} {r.name} [{r.id}] — {item.action}: {item.detail}")
     return "\n".join(lines)
+
+
+def unparked(item: Any) -> str:
+    """The text of ``clawunits unpark`` (``item`` is a :class:`clawunits.service.results.Recovery`)."""
+    r = item.record
+    return f"{RECOVERY_ICONS.get(item.action, '•')} {r.name} [{r.id}] — {item.action}: {item.detail}"
 
 
 def worktree_removal(removal: Removal) -> str:
@@ -273,6 +292,17 @@ def _diff_stat(view: WorktreeView) -> list[str]:
     return out
 
 
+def local_time(iso: str | None) -> str:
+    """A time in the host's local time zone: ``14:05`` today, ``Wed 14:05`` on another day."""
+    if not iso:
+        return "?"
+    try:
+        at = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return iso
+    return at.strftime("%H:%M") if at.date() == datetime.now().astimezone().date() else at.strftime("%a %H:%M")
+
+
 def stats(s: dict[str, Any]) -> str:
     by = s["sessionsByStatus"]
     running = by["starting"] + by["running"] + by["waiting"]
@@ -282,11 +312,15 @@ def stats(s: dict[str, Any]) -> str:
         "📋 Sessions",
         f"   Launched: {s['totalLaunched']}",
         f"   Running: {running} | Completed: {by['completed']} | Failed: {by['failed']} | Killed: {by['killed']}"
-        + (f" | Interrupted: {by['interrupted']}" if by.get("interrupted") else ""),
+        + (f" | Interrupted: {by['interrupted']}" if by.get("interrupted") else "")
+        + (f" | Parked: {by['limited']}" if by.get("limited") else ""),
         "",
         f"💰 Total cost: ${s['totalCostUsd']:.4f}",
         f"⏱️  Average duration: {duration(s['averageDurationMs'])}",
     ]
+    for p in s.get("parked") or []:
+        used = f", {p['utilization'] * 100:.0f}% used" if p.get("utilization") is not None else ""
+        lines.append(f"   ⏸️ {p['name']} [{p['id']}]: {p['window']} limit, resumes at {local_time(p['resetsAt'])}{used}")
     top = s["mostExpensive"]
     if top:
         lines += [
@@ -313,6 +347,13 @@ def render_entry(rec: R.Record) -> str | None:
         return f"■ session {rec.get('status', 'ended')}" + (f": {reason}" if reason else "")
     if rec.type == R.LOG:
         return str(rec.get("text", "")) or None
+    if rec.type == R.LIMITED:
+        return f"⏸️ usage limit ({rec.get('window')}) reached; resumes at {local_time(str(rec.get('resetsAt') or ''))}"
+    if rec.type == R.RESUMED:
+        return f"▶️ resumed after the {rec.get('window')} usage limit"
+    if rec.type == R.LIMIT_WARNING:
+        util = rec.get("utilization")
+        return f"⚠️ usage limit ({rec.get('window')})" + (f" at {float(util) * 100:.0f}%" if util is not None else "")
     if rec.type == R.MESSAGE_RECEIVED:
         prefix = "↩️ answer" if rec.get("answers") else "↩️ message"
         return f"{prefix}: {rec.get('text', '')}"

@@ -76,6 +76,9 @@ class Decider:
             R.PLAN: self._on_plan,
             R.WAITING: self._on_waiting,
             R.RECOVERED: self._on_recovered,
+            R.LIMIT_WARNING: self._on_limit_warning,
+            R.LIMITED: self._on_limited,
+            R.RESUMED: self._on_resumed,
             R.EXIT: self._on_exit,
         }
 
@@ -84,6 +87,19 @@ class Decider:
 
     def _on_recovered(self, s: SessionRecord, rec: R.Record) -> None:
         self.notify(s, f"{rec.cursor}:recovered", messages.recovered(s))
+
+    # Usage limits: chat messages only, no wake (like a recovery): nothing needs the agent, it goes on by itself.
+    def _on_limit_warning(self, s: SessionRecord, rec: R.Record) -> None:
+        window, util, resets = str(rec.get("window") or "?"), rec.get("utilization"), rec.get("resetsAt")
+        text = messages.limit_warning(s, window, float(util) if util is not None else None, resets and str(resets))
+        self.notify(s, f"{rec.cursor}:limit-warning", text)
+
+    def _on_limited(self, s: SessionRecord, rec: R.Record) -> None:
+        window, resets = str(rec.get("window") or "?"), str(rec.get("resetsAt") or "")
+        self.notify(s, f"{rec.cursor}:limited", messages.limited(s, window, resets))
+
+    def _on_resumed(self, s: SessionRecord, rec: R.Record) -> None:
+        self.notify(s, f"{rec.cursor}:resumed", messages.limit_resumed(s))
 
     def _on_message(self, s: SessionRecord, rec: R.Record) -> None:
         self.notify(s, f"{rec.cursor}:responded", messages.responded(s, str(rec.get("text", ""))))

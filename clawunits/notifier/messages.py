@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from clawunits.render import duration, quoted_prompt
+from clawunits.render import duration, local_time, quoted_prompt
 from clawunits.state.models import SessionRecord
 
 PREVIEW_CHARS = 500
@@ -91,6 +91,20 @@ def killed(r: SessionRecord) -> str:
 
 def recovered(r: SessionRecord) -> str:
     return f"⚠️ [{r.name}] Resumed after restart\n{_where(r)}"
+
+
+def limited(r: SessionRecord, window: str, resets_at: str) -> str:
+    return f"⏸️ [{r.name}] usage limit ({window}) reached; resumes at {local_time(resets_at)}"
+
+
+def limit_resumed(r: SessionRecord) -> str:
+    return f"▶️ [{r.name}] resumed"
+
+
+def limit_warning(r: SessionRecord, window: str, utilization: float | None, resets_at: str | None) -> str:
+    used = f"{utilization * 100:.0f}%" if utilization is not None else "near its end"
+    resets = f" (resets at {local_time(resets_at)})" if resets_at else ""
+    return f"⚠️ [{r.name}] usage limit ({window}) at {used}{resets}"
 
 
 def reminder(r: SessionRecord) -> str:
