@@ -4,14 +4,15 @@ real session units and resume timers on the user manager, the journal."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from conftest import Claw, wait_until
+from notifier_harness import configure, running_notifier
 
+from clawunits.state.store import Store
 from clawunits.testing.scripted_api import gateway_token
 
 
@@ -95,3 +96,77 @@ def test_warning_then_limit_parks_and_the_timer_resumes_the_same_claude_session(
     continued = [str(r["json"]) for r in gw.api.messages_requests() if "Continue where you left off" in str(r["json"])]
     assert continued and all("first part done" in c for c in continued)
     assert "resume" not in timers(gw) or ".timer" not in timers(gw)
+
+
+def test_the_chat_gets_one_warning_one_pause_and_one_resume(gw: Claw) -> None:
+    rec = configure(gw)
+    with running_notifier(gw, rec) as n:
+        s = gw.launch(
+            "[[limit: warning seven_day 0.8]] [[text: half way]]", "--channel", "telegram|771", "--name", "lim"
+        )
+        gw.wait(s["id"])
+        gw.run("respond", s["id"], "[[limit: rejected five_hour 8]] [[text: all the way]]")
+        parked = wait_until(lambda: (d := session(gw, s["id"]))["status"] == "limited" and d, timeout=60, what="parked")
+        wait_until(lambda: session(gw, s["id"])["limitResumes"] == 1, timeout=60, what="resumed")
+        gw.wait(s["id"])
+        wait_until(lambda: len(rec.texts("771")) >= 7, timeout=30, what="seven messages")
+        n.settle(s["unit"])
+    final = session(gw, s["id"])
+    at = datetime.fromisoformat(parked["limitResetsAt"].replace("Z", "+00:00")).astimezone().strftime("%H:%M")
+    texts = rec.texts("771")
+    assert texts[0] == "↩️ [lim] Launched:\n[[limit: warning seven_day 0.8]] [[text: half way]]"
+    assert texts[1] == "⚠️ [lim] usage limit (seven_day) at 80%" + texts[1].partition("80%")[2]
+    assert texts[1].startswith("⚠️ [lim] usage limit (seven_day) at 80% (resets at ")
+    assert texts[2].startswith("✅ [lim] Completed") and texts[2].endswith("half way")
+    assert texts[3].startswith("↩️ [lim] Responded:")
+    assert texts[4:6] == [f"⏸️ [lim] usage limit (five_hour) reached; resumes at {at}", "▶️ [lim] resumed"]
+    assert texts[6].startswith("✅ [lim] Completed") and texts[6].endswith("all the way")
+    assert len(texts) == 7 and final["status"] == "completed"
+    # Nothing about the limit wakes an agent: it goes on by itself (the two ✅ wake it, as always).
+    assert all("usage limit" not in c.text and "resumed" not in c.text for c in rec.events())
+
+
+def test_a_bare_429_parks_and_kill_ends_the_parked_session_for_good(claw: Claw) -> None:
+    # A plain API key: Claude Code reads no usage-limit headers and reports the refusal as a 429 error.
+    try:
+        s = claw.launch("[[error: 429]] go", "--name", "bare")
+        parked = wait_until(
+            lambda: (d := session(claw, s["id"]))["status"] == "limited" and d, timeout=60, what="parked"
+        )
+        assert parked["limitWindow"] == "rate_limit"
+        wait_in = datetime.fromisoformat(parked["limitResetsAt"].replace("Z", "+00:00")) - datetime.now(UTC)
+        assert 240 < wait_in.total_seconds() <= 300
+        assert ".timer" in timers(claw)
+        killed = claw.json("kill", s["id"])
+        assert killed["status"] == "killed" and not killed["alreadyFinished"]
+        assert timers(claw) == ""
+        # What the timer would run, had it fired anyway: a killed session stays killed, its unit is not started.
+        out = claw.json("unpark", "--timer", s["id"])
+        assert out["action"] == "skipped" and out["status"] == "killed"
+        assert session(claw, s["id"])["status"] == "killed" and not unit_runs(claw, s["unit"])
+        assert claw.journal(s["unit"])[-1]["type"] == "exit"
+    finally:
+        stop_timers(claw)
+
+
+def test_after_a_reboot_recover_boot_arms_the_timer_again_or_resumes_a_due_session(gw: Claw) -> None:
+    s = gw.launch("[[limit: rejected five_hour 600]] [[text: after the reboot]]", "--multi-turn-disabled")
+    wait_until(lambda: session(gw, s["id"])["status"] == "limited", timeout=60, what="parked")
+    wait_until(lambda: not unit_runs(gw, s["unit"]), timeout=30, what="the session unit to end")
+    # A reboot takes transient units: the timer (and the finished session unit) are gone.
+    stop_timers(gw)
+    systemctl(gw, "stop", s["unit"])
+    assert timers(gw) == ""
+    report = gw.json("recover", "--boot")
+    assert [(i["id"], i["action"]) for i in report["sessions"]] == [(s["id"], "rearmed")]
+    assert ".timer" in timers(gw) and session(gw, s["id"])["status"] == "limited"
+    # Again, and this time the reset passed while the machine was down: resumed at once.
+    stop_timers(gw)
+    gw.api.exhaust("five_hour", 0)
+    store = Store(gw.state_dir)
+    store.update(s["id"], lambda r: r.with_changes(limit_resets_at="2020-01-01T00:00:00Z"))
+    report = gw.json("recover", "--boot")
+    assert [(i["id"], i["action"]) for i in report["sessions"]] == [(s["id"], "resumed")]
+    done = gw.wait(s["id"], timeout=60)
+    assert done["status"] == "completed" and done["limitResumes"] == 1
+    assert [r["text"] for r in records(gw, s["unit"], "text")][-1] == "after the reboot"
