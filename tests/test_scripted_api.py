@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -439,3 +440,27 @@ def test_fake_claude_turn_and_interrupt(tmp_path: Path) -> None:
     last = seen["turn3"][-1]
     assert isinstance(last, ResultMessage) and last.result == "Fake reply: again"
     assert last.session_id == result.session_id and last.total_cost_usd == pytest.approx(0.002)
+
+
+def test_usage_limit_headers_and_the_refusal_until_the_reset() -> None:
+    with ScriptedAPI() as api:
+        url = api.url + "/v1/messages"
+        status, headers, _ = post(url, {"model": "m", "messages": [user("[[limit: warning seven_day 0.8]]")]})
+        assert status == 200 and headers["anthropic-ratelimit-unified-representative-claim"] == "seven_day"
+        assert headers["anthropic-ratelimit-unified-7d-utilization"] == "0.8"
+        assert headers["anthropic-ratelimit-unified-7d-status"] == "allowed_warning"
+        assert headers["anthropic-ratelimit-unified-7d-surpassed-threshold"] == "0.75"
+        assert int(headers["anthropic-ratelimit-unified-7d-reset"]) > time.time()
+
+        status, headers, raw = post(url, {"model": "m", "messages": [user("[[limit: rejected five_hour 2]]")]})
+        reset = int(headers["anthropic-ratelimit-unified-reset"])
+        assert status == 429 and json.loads(raw)["error"]["type"] == "rate_limit_error"
+        assert headers["anthropic-ratelimit-unified-status"] == "rejected"
+        assert headers["anthropic-ratelimit-unified-5h-status"] == "rejected"
+        assert headers["anthropic-ratelimit-unified-5h-utilization"] == "1"
+        assert headers["x-should-retry"] == "false" and 1 <= int(headers["retry-after"]) <= 3
+        # The window is exhausted for every request until its reset, then answered again (the directive too).
+        assert post(url, {"model": "m", "messages": [user("[[text: other]]")]})[0] == 429
+        time.sleep(max(0.0, reset - time.time()) + 0.1)
+        assert post(url, {"model": "m", "messages": [user("[[text: other]]")]})[0] == 200
+        assert post(url, {"model": "m", "messages": [user("[[limit: rejected five_hour 2]]")]})[0] == 200

@@ -137,6 +137,10 @@ def test_a_bare_429_parks_and_kill_ends_the_parked_session_for_good(claw: Claw) 
         wait_in = datetime.fromisoformat(parked["limitResetsAt"].replace("Z", "+00:00")) - datetime.now(UTC)
         assert 240 < wait_in.total_seconds() <= 300
         assert ".timer" in timers(claw)
+        # Parked, it holds no slot: with maxSessions = 1 another session still launches.
+        claw.write_config(maxSessions=1)
+        other = claw.launch("[[text: meanwhile]]", "--multi-turn-disabled")
+        assert claw.wait(other["id"])["status"] == "completed"
         killed = claw.json("kill", s["id"])
         assert killed["status"] == "killed" and not killed["alreadyFinished"]
         assert timers(claw) == ""

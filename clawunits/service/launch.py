@@ -165,12 +165,13 @@ def _limits(ctx: Context, req: LaunchRequest, resumed: SessionRecord | None) -> 
 
 
 def _check_capacity(ctx: Context, existing: list[SessionRecord]) -> None:
-    active = [r for r in existing if not r.status.is_terminal]
+    # A parked session (queued, or at a usage limit) runs nothing and holds no slot.
+    active = [r for r in existing if not r.status.is_terminal and not r.status.is_parked]
     if len(active) < ctx.settings.maxSessions:
         return
     # Count live units, not records: a record can be stale if its unit died unnoticed.
     running = sessions.reconcile(ctx, active)
-    if sum(1 for r in running if not r.status.is_terminal) >= ctx.settings.maxSessions:
+    if sum(1 for r in running if not r.status.is_terminal and not r.status.is_parked) >= ctx.settings.maxSessions:
         raise LimitReached(f"Max sessions reached ({ctx.settings.maxSessions}). Kill a session first.")
 
 
