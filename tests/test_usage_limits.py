@@ -154,7 +154,7 @@ def test_a_bare_429_parks_and_kill_ends_the_parked_session_for_good(claw: Claw) 
 
 
 def test_after_a_reboot_recover_boot_arms_the_timer_again_or_resumes_a_due_session(gw: Claw) -> None:
-    s = gw.launch("[[limit: rejected five_hour 600]] [[text: after the reboot]]", "--multi-turn-disabled")
+    s = gw.launch("[[limit: rejected five_hour 600]] [[text: after the reboot]]")
     wait_until(lambda: session(gw, s["id"])["status"] == "limited", timeout=60, what="parked")
     wait_until(lambda: not unit_runs(gw, s["unit"]), timeout=30, what="the session unit to end")
     # A reboot takes transient units: the timer (and the finished session unit) are gone.
@@ -164,6 +164,9 @@ def test_after_a_reboot_recover_boot_arms_the_timer_again_or_resumes_a_due_sessi
     report = gw.json("recover", "--boot")
     assert [(i["id"], i["action"]) for i in report["sessions"]] == [(s["id"], "rearmed")]
     assert ".timer" in timers(gw) and session(gw, s["id"])["status"] == "limited"
+    # A message to a parked session waits for it (it stays parked) and is the turn it resumes with.
+    gw.run("respond", s["id"], "[[text: the follow-up]]")
+    assert session(gw, s["id"])["status"] == "limited"
     # Again, and this time the reset passed while the machine was down: resumed at once.
     stop_timers(gw)
     gw.api.exhaust("five_hour", 0)
@@ -173,4 +176,5 @@ def test_after_a_reboot_recover_boot_arms_the_timer_again_or_resumes_a_due_sessi
     assert [(i["id"], i["action"]) for i in report["sessions"]] == [(s["id"], "resumed")]
     done = gw.wait(s["id"], timeout=60)
     assert done["status"] == "completed" and done["limitResumes"] == 1
-    assert [r["text"] for r in records(gw, s["unit"], "text")][-1] == "after the reboot"
+    assert [r["text"] for r in records(gw, s["unit"], "text")][-1] == "the follow-up"
+    assert len(records(gw, s["unit"], "message_received")) == 1

@@ -62,7 +62,10 @@ def respond(
         staged = inbox.stage(text, interrupt=interrupt, user_initiated=user_initiated)
         count = 0 if user_initiated else current.auto_responds + 1
         # The runner is about to work on it: report it running now, not the state of the last turn.
-        if current.waiting_for and current.waiting_for.answered_in_turn:
+        if current.status is Status.LIMITED:
+            # Parked at a usage limit: the message waits in the inbox and is the turn it resumes with.
+            updated = current.with_changes(auto_responds=count, last_activity_at=utc_now_iso())
+        elif current.waiting_for and current.waiting_for.answered_in_turn:
             updated = current.with_changes(auto_responds=count, last_activity_at=utc_now_iso())
         else:
             updated = current.turn_started().with_changes(auto_responds=count)
