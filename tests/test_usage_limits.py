@@ -22,10 +22,12 @@ def gw(claw: Claw) -> Iterator[Claw]:
     subscription or a gateway (for a plain API key it reports a refused request as a bare 429)."""
     claw.env["ANTHROPIC_AUTH_TOKEN"] = gateway_token()
     claw.env.pop("ANTHROPIC_API_KEY", None)
+    claw.api.reset_limits()
     try:
         yield claw
     finally:
         stop_timers(claw)
+        claw.api.reset_limits()
 
 
 def stop_timers(claw: Claw) -> None:
@@ -74,6 +76,8 @@ def test_warning_then_limit_parks_and_the_timer_resumes_the_same_claude_session(
     assert "clawunits-resume-" in timers(gw) and ".timer" in timers(gw)
     listed = gw.run("sessions", "--all").stdout
     assert "LIMITED" in listed and "usage limit (five_hour) reached; resumes at" in listed
+    chat = gw.json("sessions", "--status", "limited")
+    assert [d["id"] for d in chat["sessions"]] == [s["id"]] and "⏸️ usage limit (five_hour)" in chat["display"]
     assert [p["id"] for p in gw.json("stats")["parked"]] == [s["id"]]
     [limited] = records(gw, unit, "limited")
     assert limited["window"] == "five_hour" and limited["resetsAt"] == parked["limitResetsAt"]
@@ -128,6 +132,7 @@ def test_the_chat_gets_one_warning_one_pause_and_one_resume(gw: Claw) -> None:
 
 def test_a_bare_429_parks_and_kill_ends_the_parked_session_for_good(claw: Claw) -> None:
     # A plain API key: Claude Code reads no usage-limit headers and reports the refusal as a 429 error.
+    claw.api.reset_limits()
     try:
         s = claw.launch("[[error: 429]] go", "--name", "bare")
         parked = wait_until(
@@ -141,6 +146,16 @@ def test_a_bare_429_parks_and_kill_ends_the_parked_session_for_good(claw: Claw) 
         claw.write_config(maxSessions=1)
         other = claw.launch("[[text: meanwhile]]", "--multi-turn-disabled")
         assert claw.wait(other["id"])["status"] == "completed"
+        # Resumed before its reset by `recover SESSION` (claude_recover, /claude_recover): the window is still
+        # exhausted (the scripted API refuses that conversation again), so it parks again.
+        assert claw.json("recover", s["id"], "--dry-run")["sessions"][0]["action"] == "would-recover"
+        assert claw.json("recover", s["id"])["sessions"][0]["action"] == "resumed"
+        again = wait_until(
+            lambda: (d := session(claw, s["id"]))["status"] == "limited" and d["limitResumes"] == 1 and d,
+            timeout=60,
+            what="parked again",
+        )
+        assert again["claudeSessionId"] == parked["claudeSessionId"]
         killed = claw.json("kill", s["id"])
         assert killed["status"] == "killed" and not killed["alreadyFinished"]
         assert timers(claw) == ""

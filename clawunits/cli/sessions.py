@@ -185,7 +185,7 @@ def recover(
     text = render.recovered(report)
     data = {
         "sessions": [item.to_json() for item in report.sessions],
-        "count": sum(1 for i in report.sessions if i.action in ("recovered", "would-recover")),
+        "count": sum(1 for i in report.sessions if i.action in ("recovered", "would-recover", "resumed")),
         "dryRun": report.dry_run,
         "disabled": report.disabled,
         "message": text,

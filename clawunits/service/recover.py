@@ -56,6 +56,13 @@ def _recoverable(record: SessionRecord) -> SessionRecord:
 
 
 def _recover_one(ctx: Context, record: SessionRecord, dry_run: bool) -> Recovery:
+    if record.status is Status.LIMITED:
+        # Named by the caller (never chosen without refs): resumed now instead of at its reset.
+        if dry_run:
+            return Recovery(record, RecoveryAction.WOULD_RECOVER, "would resume it now, before its usage limit resets")
+        from clawunits.service import parking
+
+        return parking.resume(ctx, record)
     if record.status is not Status.INTERRUPTED:
         return Recovery(record, RecoveryAction.SKIPPED, f"it is {record.status.value}: nothing to recover")
     state = ctx.manager.state(record.unit)

@@ -245,6 +245,11 @@ class ScriptedAPI:
             self._exhausted[window] = reset
         return reset
 
+    def reset_limits(self) -> None:
+        """Every usage window allows requests again (between tests sharing one server)."""
+        with self._cond:
+            self._exhausted.clear()
+
     def exhausted(self) -> tuple[str, float] | None:
         """The usage window exhausted now, with its reset time; None when every window allows requests."""
         now = time.time()
