@@ -94,6 +94,13 @@ def full_record() -> SessionRecord:
             repo="/home/dev/projects/webapp",
             removed=True,
         ),
+        limit_window="five_hour",
+        limit_resets_at="2026-11-22T05:00:00Z",
+        limit_utilization=0.93,
+        limited_at="2026-11-22T00:02:00.000Z",
+        limit_resumes=1,
+        limit_resumed_at="2026-11-22T00:03:00.000Z",
+        limit_warned=["five_hour"],
         schema=1,
     )
 
