@@ -193,3 +193,34 @@ def test_after_a_reboot_recover_boot_arms_the_timer_again_or_resumes_a_due_sessi
     assert done["status"] == "completed" and done["limitResumes"] == 1
     assert [r["text"] for r in records(gw, s["unit"], "text")][-1] == "the follow-up"
     assert len(records(gw, s["unit"], "message_received")) == 1
+
+
+# -- the parts, without units --------------------------------------------------------------------------
+
+
+def test_parking_keeps_a_verdict_and_only_a_parked_session_is_unparked() -> None:
+    from clawunits.state.models import EndCause, SessionRecord, Status
+
+    r = SessionRecord(id="a", name="n", prompt="p", workdir="/", unit="u", created_at="2026-01-01T00:00:00Z")
+    running = r.turn_started().with_changes(limit_warned=["five_hour", "seven_day"])
+    parked = running.parked("five_hour", "2026-01-01T05:00:00Z", 1.0, "usage limit")
+    assert parked.status is Status.LIMITED and parked.limit_warned == ["seven_day"] and parked.end_cause is None
+    # The runner's end keeps the session parked; kill ends it; a killed session is neither parked nor unparked.
+    assert parked.closed(Status.LIMITED, "x", EndCause.LIMITED) == parked
+    killed = parked.killed()
+    assert killed.status is Status.KILLED and killed.unparked() is None
+    assert killed.parked("five_hour", "2026-01-01T05:00:00Z", None, "x") == killed
+    resumed = parked.unparked()
+    assert resumed is not None and resumed.status is Status.RUNNING and resumed.limit_resumes == 1
+    recovered_later = resumed.with_changes(recovered_at="2099-01-01T00:00:00Z")
+    assert resumed.resumed_from_limit and not recovered_later.resumed_from_limit
+
+
+def test_reset_times_read_in_local_time() -> None:
+    from clawunits.render import local_time
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    assert local_time(now.isoformat().replace("+00:00", "Z")) == now.astimezone().strftime("%H:%M")
+    later = now.replace(year=now.year + 1)
+    assert local_time(later.isoformat()) == later.astimezone().strftime("%a %H:%M")
+    assert local_time(None) == "?" and local_time("garbage") == "garbage"
