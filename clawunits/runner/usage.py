@@ -89,14 +89,19 @@ class UsageLimits:
         at = iso(resets_at)
         reason = f"usage limit ({window}) reached; resumes at {at}"
         record = live.update(lambda r: r.parked(window, at, util, reason))
-        if record is None or record.status is not Status.LIMITED:
-            return Outcome(Status.KILLED, "stopped while parking", EndCause.KILLED)
+        if record is None:
+            why = f"usage limit ({window}) reached, and the session could not be parked: its record is not writable"
+            return Outcome(Status.FAILED, why, EndCause.ERROR)
+        if record.status is not Status.LIMITED:  # killed meanwhile: that verdict stays
+            return Outcome(record.status, record.reason or "", record.end_cause or EndCause.KILLED)
         fields: dict[str, Any] = {"window": window, "resetsAt": at}
         if record.limit_utilization is not None:
             fields["utilization"] = record.limit_utilization
         try:
             with UserManager() as manager:
-                resume_timer.arm(manager, resume_timer.spec(record, sys.executable, dict(os.environ)))
+                # The timer's service that just resumed this runner may still be finishing: then the other name.
+                retry = resume_timer.in_use(manager, record)
+                resume_timer.arm(manager, resume_timer.spec(record, sys.executable, dict(os.environ), retry))
         except Exception as e:  # noqa: BLE001 - no timer: `clawunits recover --boot` or `unpark` resumes it
             fields["timerError"] = str(e)[:200]
         live.out.emit(R.LIMITED, **fields)

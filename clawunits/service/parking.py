@@ -47,7 +47,7 @@ def resume(ctx: Context, record: SessionRecord, timer: bool = False) -> Recovery
         if state is not None:
             _unload(ctx, record.unit)
     except SystemdError as e:
-        return _retry(ctx, record, f"resume failed: {e.message}")
+        return _retry(ctx, record, f"resume failed: {e.message}", timer)
     resumed = ctx.store.update(record.id, lambda r: r.unparked())
     if resumed.status is Status.LIMITED or resumed.limit_resumes == record.limit_resumes:
         return Recovery(resumed, RecoveryAction.SKIPPED, f"it is {resumed.status.value}: not parked")
@@ -55,24 +55,29 @@ def resume(ctx: Context, record: SessionRecord, timer: bool = False) -> Recovery
         ctx.manager.start(unit_spec(ctx, resumed))
     except SystemdError as e:
         ctx.store.update(record.id, lambda r: record if r.limit_resumes == resumed.limit_resumes else None)
-        return _retry(ctx, record, f"resume failed: {e.message}")
+        return _retry(ctx, record, f"resume failed: {e.message}", timer)
     started = ctx.manager.state(record.unit)
     how = f"resumes Claude session {record.claude_session_id} after its {record.limit_window} usage limit"
     return Recovery(resumed, RecoveryAction.RESUMED, how, started.invocation_id if started else None)
 
 
-def _retry(ctx: Context, record: SessionRecord, why: str) -> Recovery:
-    """The unit did not start: the session stays parked, its timer fires again a minute later."""
+def _retry(ctx: Context, record: SessionRecord, why: str, timer: bool) -> Recovery:
+    """The unit did not start: the session stays parked, a timer fires again a minute later (from inside the
+    timer's own service: a second timer, the first one's name is still taken)."""
     later = (datetime.now(UTC) + timedelta(seconds=RETRY_SEC)).isoformat().replace("+00:00", "Z")
     back = ctx.store.update(record.id, lambda r: r.with_changes(limit_resets_at=later, reason=why))
-    arm(ctx, back)
+    try:
+        arm(ctx, back, retry=timer)
+    except SystemdError as e:
+        why += f"; its timer could not be armed again ({e.message}): `clawunits unpark` resumes it"
     return Recovery(back, RecoveryAction.ERROR, why)
 
 
-def arm(ctx: Context, record: SessionRecord) -> None:
+def arm(ctx: Context, record: SessionRecord, retry: bool = False) -> None:
     """Arm ``record``'s timer from the service side (the runner arms it itself when it parks)."""
     env = unit_spec(ctx, record).environment
-    resume_timer.arm(ctx.manager, resume_timer.spec(record, runner_python(), env))
+    retry = retry and resume_timer.in_use(ctx.manager, record)
+    resume_timer.arm(ctx.manager, resume_timer.spec(record, runner_python(), env, retry))
 
 
 def rearm(ctx: Context) -> list[Recovery]:

@@ -14,6 +14,7 @@ from clawunits.state.models import SessionRecord, parse_ts
 from clawunits.systemd.units import TimerSpec, UserManager
 
 PREFIX = "clawunits-resume-"
+RETRY = "-retry"
 # Environment of the session unit that belongs to that unit alone.
 UNIT_ONLY = ("CLAWUNITS_SESSION_ID", "INVOCATION_ID", "JOURNAL_STREAM", "SYSTEMD_EXEC_PID", "MANAGERPID")
 
@@ -34,13 +35,14 @@ def calendar_time(iso: str) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def spec(record: SessionRecord, python: str, environment: dict[str, str]) -> TimerSpec:
+def spec(record: SessionRecord, python: str, environment: dict[str, str], retry: bool = False) -> TimerSpec:
     """The timer of ``record`` (parked, ``limit_resets_at`` set): its service runs ``python -m clawunits unpark``
-    with ``environment`` (the session's own, secrets included, so that the resumed unit gets them)."""
+    with ``environment`` (the session's own, secrets included, so that the resumed unit gets them). ``retry``:
+    the timer armed again from inside the first one's service, whose name is still taken."""
     assert record.limit_resets_at is not None
     env = {k: v for k, v in environment.items() if k not in UNIT_ONLY}
     return TimerSpec(
-        stem=stem(record),
+        stem=stem(record) + (RETRY if retry else ""),
         description=f"clawunits: resume session {record.name} [{record.id}] after its usage limit",
         at=calendar_time(record.limit_resets_at),
         argv=[python, "-m", "clawunits", "unpark", "--timer", record.id],
@@ -49,20 +51,31 @@ def spec(record: SessionRecord, python: str, environment: dict[str, str]) -> Tim
 
 
 def arm(manager: UserManager, timer: TimerSpec) -> None:
-    """Start the timer, replacing one of the same session that is still loaded."""
-    disarm(manager, timer.stem, service=False)
+    """Start the timer, replacing one of the same name that is still loaded."""
+    try:
+        manager.stop(timer.timer, timeout=30)
+    except SystemdError as e:
+        if e.code != "no-such-unit":
+            raise
     manager.start_timer(timer)
 
 
+def in_use(manager: UserManager, record: SessionRecord) -> bool:
+    """Whether the first timer's service is running (a retry from inside it must use the other name)."""
+    name = stem(record) + ".service"
+    return manager.list(name).get(name, ("", ""))[0] in ("active", "activating")
+
+
 def armed(manager: UserManager, record: SessionRecord) -> bool:
-    name = stem(record) + ".timer"
-    return name in manager.list(name)
+    loaded = manager.list(stem(record) + "*.timer")
+    return any(name in loaded for name in (stem(record) + ".timer", stem(record) + RETRY + ".timer"))
 
 
 def disarm(manager: UserManager, name: str, service: bool = True) -> None:
     """Stop the timer ``name`` (a stem) so it never fires; with ``service``, its service too (not from inside
     that service: it would stop itself)."""
-    units = [name + ".timer"] + ([name + ".service"] if service else [])
+    stems = (name, name + RETRY)
+    units = [s + ".timer" for s in stems] + ([s + ".service" for s in stems] if service else [])
     for unit in units:
         try:
             manager.stop(unit, timeout=30)
