@@ -3,6 +3,7 @@ real session units and resume timers on the user manager, the journal."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,8 +34,8 @@ def gw(claw: Claw) -> Iterator[Claw]:
 def stop_timers(claw: Claw) -> None:
     for unit in claw.launched:
         stem = "clawunits-resume-" + unit.removeprefix("clawunits-").removesuffix(".service")
-        for name in (stem + ".timer", stem + ".service"):
-            systemctl(claw, "stop", name)
+        for name in (stem, stem + "-retry"):
+            systemctl(claw, "stop", name + ".timer", name + ".service")
 
 
 def systemctl(claw: Claw, *args: str) -> subprocess.CompletedProcess[str]:
@@ -224,3 +225,37 @@ def test_reset_times_read_in_local_time() -> None:
     later = now.replace(year=now.year + 1)
     assert local_time(later.isoformat()) == later.astimezone().strftime("%a %H:%M")
     assert local_time(None) == "?" and local_time("garbage") == "garbage"
+
+
+def test_a_resume_whose_unit_cannot_start_stays_parked_and_tries_again(claw: Claw) -> None:
+    claw.api.reset_limits()
+    work = claw.workdir / "gone-soon"
+    work.mkdir()
+    try:
+        s = claw.json("launch", "[[error: 429]] go", "--workdir", str(work), "--name", "nowhere")
+        claw.launched.append(s["unit"])
+        wait_until(lambda: session(claw, s["id"])["status"] == "limited", timeout=60, what="parked")
+        wait_until(lambda: not unit_runs(claw, s["unit"]), timeout=30, what="the session unit to end")
+        work.rmdir()  # its unit cannot enter its workdir: the start fails
+        failed = claw.run("unpark", s["id"], "--json", check=False)
+        assert failed.returncode == 1 and json.loads(failed.stdout)["action"] == "error"
+        again = session(claw, s["id"])
+        wait_in = datetime.fromisoformat(again["limitResetsAt"].replace("Z", "+00:00")) - datetime.now(UTC)
+        assert again["status"] == "limited" and 50 < wait_in.total_seconds() <= 60
+        assert "resume failed" in again["reason"] and ".timer" in timers(claw)
+        # The same from inside the timer's own service (its name taken while it runs): a second timer name.
+        stem = "clawunits-resume-" + s["unit"].removeprefix("clawunits-").removesuffix(".service")
+        env = [f"--setenv={k}={v}" for k, v in claw.env.items() if k.startswith(("CLAWUNITS_", "XDG_", "PATH"))]
+        stop_timers(claw)  # as when the timer fired: the timer is gone, its service runs
+        unpark = [*claw.cli, "unpark", "--timer", s["id"]]
+        ran = subprocess.run(
+            ["systemd-run", "--user", "--wait", "--quiet", f"--unit={stem}.service", *env, *unpark],
+            env=claw.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ran.returncode != 0 and f"{stem}-retry.timer" in timers(claw)
+        assert session(claw, s["id"])["status"] == "limited"
+    finally:
+        stop_timers(claw)
