@@ -249,7 +249,7 @@ def test_a_resume_whose_unit_cannot_start_stays_parked_and_tries_again(claw: Cla
         stop_timers(claw)  # as when the timer fired: the timer is gone, its service runs
         unpark = [*claw.cli, "unpark", "--timer", s["id"]]
         ran = subprocess.run(
-            ["systemd-run", "--user", "--wait", "--quiet", f"--unit={stem}.service", *env, *unpark],
+            ["systemd-run", "--user", "--wait", "--collect", "--quiet", f"--unit={stem}.service", *env, *unpark],
             env=claw.env,
             capture_output=True,
             text=True,
