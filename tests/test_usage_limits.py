@@ -93,7 +93,12 @@ def test_warning_then_limit_parks_and_the_timer_resumes_the_same_claude_session(
         lambda: (d := session(gw, s["id"]))["status"] == "completed" and d, timeout=60, what="the resumed turn"
     )
     assert done["claudeSessionId"] == claude_id and done["limitResumes"] == 1
-    assert len(records(gw, unit, "resumed")) == 1 and len(records(gw, unit, "limited")) == 1
+    [resumed] = records(gw, unit, "resumed")
+    assert len(records(gw, unit, "limited")) == 1
+    # The timer fires at the reset (AccuracySec=1s); the resumed runner has reconnected a moment later.
+    late = (datetime.fromisoformat(resumed["ts"].replace("Z", "+00:00")) - resets).total_seconds()
+    print(f"resumed {late:.1f} s after the reset")
+    assert 0 <= late < 15
     assert len(records(gw, unit, "limit_warning")) == 1
     texts = [r["text"] for r in records(gw, unit, "text")]
     assert texts[0] == "first part done" and texts[-1] == "second part done"
