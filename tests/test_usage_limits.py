@@ -54,6 +54,12 @@ def records(claw: Claw, unit: str, kind: str) -> list[dict[str, Any]]:
     return [r for r in claw.journal(unit) if r.get("type") == kind]
 
 
+def doctor(claw: Claw) -> dict[str, Any]:
+    """``clawunits doctor``'s usage-limits check."""
+    checks = json.loads(claw.run("doctor", "--json", check=False).stdout)["checks"]
+    return next(c for c in checks if c["name"] == "usage limits")
+
+
 def unit_runs(claw: Claw, unit: str) -> bool:
     """A process of the unit is alive (a finished session unit stays loaded as ``active (exited)``)."""
     show = systemctl(claw, "show", "-p", "SubState", "-p", "MainPID", unit).stdout
@@ -182,9 +188,13 @@ def test_after_a_reboot_recover_boot_arms_the_timer_again_or_resumes_a_due_sessi
     stop_timers(gw)
     systemctl(gw, "stop", s["unit"])
     assert timers(gw) == ""
+    missing = doctor(gw)
+    assert missing["status"] == "warn" and f"without a resume timer: {s['name']} [{s['id']}]" in missing["detail"]
+    assert missing["fix"].startswith("clawunits recover --boot")
     report = gw.json("recover", "--boot")
     assert [(i["id"], i["action"]) for i in report["sessions"]] == [(s["id"], "rearmed")]
     assert ".timer" in timers(gw) and session(gw, s["id"])["status"] == "limited"
+    assert doctor(gw)["status"] == "ok"
     # A message to a parked session waits for it (it stays parked) and is the turn it resumes with.
     gw.run("respond", s["id"], "[[text: the follow-up]]")
     assert session(gw, s["id"])["status"] == "limited"

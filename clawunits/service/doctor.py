@@ -47,6 +47,7 @@ def run_checks(env: dict[str, str] | None = None) -> list[Check]:
         lambda: _openclaw(settings),
         _gateway_delivery,
         _notifier,
+        _parked,
     ]
     return [check() for check in checks]
 
@@ -224,6 +225,32 @@ def _notifier() -> Check:
         WARN,
         f"clawunits-notifier.service is {state}: no notifications",
         "./install.sh, or systemctl --user enable --now clawunits-notifier.service",
+    )
+
+
+def _parked() -> Check:
+    """Sessions parked at a usage limit each need their resume timer (a reboot takes transient timers)."""
+    from clawunits.state.models import Status
+    from clawunits.state.store import Store
+    from clawunits.systemd import resume_timer
+
+    parked = [r for r in Store(state_dir()).all() if r.status is Status.LIMITED]
+    if not parked:
+        return Check("usage limits", OK, "no session parked at a usage limit")
+    pattern = resume_timer.PREFIX + "*.timer"
+    res = _run(["systemctl", "--user", "list-units", "--all", "--no-legend", "--plain", pattern])
+    timers = {line.split()[0] for line in res.stdout.splitlines() if line.strip()} if res else set()
+    suffixes = (".timer", resume_timer.RETRY + ".timer")
+    missing = [r for r in parked if not {resume_timer.stem(r) + t for t in suffixes} & timers]
+    if not missing:
+        return Check("usage limits", OK, f"{len(parked)} session(s) parked, each with its resume timer")
+    listed = ", ".join(f"{r.name} [{r.id}]" for r in missing)
+    return Check(
+        "usage limits",
+        WARN,
+        f"parked at a usage limit without a resume timer: {listed}",
+        "clawunits recover --boot (arms the timers again, resumes those whose reset passed), or clawunits unpark "
+        + missing[0].name,
     )
 
 
