@@ -47,6 +47,8 @@ class Action(StrEnum):
     KILL = "kill Claude Code sessions"
     RECOVER = "recover Claude Code sessions"
     FOREGROUND = "stream Claude Code sessions to a chat"
+    MERGE = "merge Claude Code sessions' branches"
+    PULL_REQUEST = "push Claude Code sessions' branches and open pull requests"
     READ = "read Claude Code sessions"
 
 

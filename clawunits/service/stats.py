@@ -77,3 +77,16 @@ def stats_of(records: list[SessionRecord], archive: dict[str, Any]) -> dict[str,
         "averageDurationMs": int(total_ms / count) if count else None,
         "mostExpensive": max(candidates, key=lambda c: c["costUsd"], default=None),
     }
+
+
+def worktree_usage_json(usage: list[tuple[SessionRecord, int]]) -> dict[str, Any]:
+    """The sessions' worktrees on disk: their total, and each (largest first)."""
+    return {
+        "count": len(usage),
+        "diskBytes": sum(size for _, size in usage),
+        "sessions": [
+            {"id": r.id, "name": r.name, "status": r.status.value, "path": r.worktree.path, "diskBytes": size}
+            for r, size in usage
+            if r.worktree is not None
+        ],
+    }

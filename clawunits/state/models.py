@@ -105,6 +105,15 @@ class WorktreeInfo:
     # The workdir given at launch, in the original checkout: git commands and notification routing use it.
     repo: str
     removed: bool = False
+    # Set by ``clawunits merge``: the branch it merged into (``--into``; the base otherwise), and after a
+    # ``--squash`` the branch tip it took in (the branch counts as merged while it still points there).
+    merged_into: str | None = None
+    squashed_tip: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The branch the session's work goes into: where ``merge`` took it, else the base."""
+        return self.merged_into or self.base
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +123,8 @@ class WorktreeInfo:
             "baseCommit": self.base_commit,
             "repo": self.repo,
             "removed": self.removed,
+            "mergedInto": self.merged_into,
+            "squashedTip": self.squashed_tip,
         }
 
 
