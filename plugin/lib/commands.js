@@ -8,6 +8,8 @@ const USAGE = {
   claude_fg: "Usage: /claude_fg <session>",
   claude_kill: "Usage: /claude_kill [--remove-worktree] <session>",
   claude_worktree: "Usage: /claude_worktree <session>",
+  claude_merge: "Usage: /claude_merge [--squash] [--into <branch>] [--resolve] <session>",
+  claude_pr: "Usage: /claude_pr [--draft] [--base <branch>] <session>",
   claude_respond: "Usage: /claude_respond [--interrupt] <session> <message>",
   claude_resume: "Usage: /claude_resume <session> [prompt] | --list | --fork <session> [prompt]",
   claude_recover: "Usage: /claude_recover [--dry-run] [session]",
@@ -27,6 +29,20 @@ function launchArgs(args) {
     rest = rest.slice(m[0].length);
   }
   return { ...out, prompt: rest.trim() };
+}
+
+/** Leading `--flag` and `--option <value>` words, then one session word: { session, ...options } or null. */
+function sessionWithOptions(args, flags, options) {
+  const out = {};
+  const words = args.split(/\s+/).filter(Boolean);
+  while (words[0]?.startsWith("--")) {
+    const name = words.shift().slice(2);
+    if (flags.includes(name)) out[name] = true;
+    else if (options.includes(name) && words.length > 1 && !words[0].startsWith("--")) out[name] = words.shift();
+    else return null;
+  }
+  if (words.length !== 1) return null;
+  return { ...out, session: words[0] };
 }
 
 /**
@@ -76,6 +92,24 @@ export const COMMANDS = {
     parse(args) {
       const session = firstWord(args);
       return session ? ["worktree", { session }] : USAGE.claude_worktree;
+    },
+  },
+  claude_merge: {
+    description:
+      "Merge a finished worktree session's branch into its base: /claude_merge [--squash] [--into <branch>] " +
+      "[--resolve] <session>",
+    acceptsArgs: true,
+    parse(args, ctx) {
+      const values = sessionWithOptions(args, ["squash", "resolve"], ["into"]);
+      return values ? ["merge", { ...values, channel: commandChannel(ctx) }] : USAGE.claude_merge;
+    },
+  },
+  claude_pr: {
+    description: "Push a worktree session's branch and open a pull request: /claude_pr [--draft] [--base <branch>] <session>",
+    acceptsArgs: true,
+    parse(args) {
+      const values = sessionWithOptions(args, ["draft"], ["base"]);
+      return values ? ["pr", values] : USAGE.claude_pr;
     },
   },
   claude_respond: {
