@@ -1,40 +1,25 @@
-"""How much disk a directory takes, as ``du`` counts it: allocated blocks, each hard-linked file once, symbolic
-links not followed, other file systems not entered (a worktree's build may mount or link anything)."""
+"""How much disk a directory takes: ``du -sxB1`` (allocated blocks, each hard-linked file once, symbolic links
+not followed, other file systems not entered). coreutils' du is faster than a walk in Python (about 50 ms for a
+worktree of 20,000 files here, docs/PERFORMANCE.md), and ``stats`` sizes every worktree."""
 
 from __future__ import annotations
 
 import os
 
+from clawunits import proc
+from clawunits.errors import CommandError
+
+DU_TIMEOUT_SEC = 60.0
+
 
 def usage(path: str) -> int | None:
-    """Bytes allocated under ``path``; None when it is not a directory. Unreadable parts count as nothing."""
-    try:
-        top = os.lstat(path)
-    except OSError:
-        return None
+    """Bytes allocated under ``path``; None when it is not a directory or du cannot tell. Unreadable parts
+    count as nothing (du says so and exits 1, but still prints the total it found)."""
     if not os.path.isdir(path) or os.path.islink(path):
         return None
-    seen: set[tuple[int, int]] = set()
-    total = top.st_blocks * 512
-    stack = [path]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if st.st_dev != top.st_dev:
-                continue
-            if st.st_nlink > 1:
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-            total += st.st_blocks * 512
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-    return total
+    try:
+        done = proc.run(["du", "-sxB1", "--", path], check=False, timeout=DU_TIMEOUT_SEC)
+    except CommandError:
+        return None
+    first = done.stdout.split("\t", 1)[0].strip()
+    return int(first) if first.isdigit() else None
