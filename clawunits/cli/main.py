@@ -69,6 +69,7 @@ for command in (
     viewing.sessions,
     viewing.output,
     sessions.kill,
+    sessions.notify,
     viewing.worktree,
     merging.merge,
     merging.pr,

@@ -6,9 +6,11 @@ hand-over is a directory, ``<state>/notifier/gateway/`` (0700; files 0600, each 
 renamed):
 
 - ``lease``: the delivery service runs; its gateway's pid. Written at its start, removed at its stop.
-- ``queue/NAME``: one item, ``{"id", "kind": "message"|"wake", "texts", "channel", "account", "to",
-  "sessionKey", "agentId"}``. NAME is ``<ns since the epoch>-<hash of id>.json``: sorted, the hand-over order.
-- ``done/NAME``: the service's receipt, ``{"id", "ok", "error"}``, written before it removes ``queue/NAME``.
+- ``queue/NAME``: one item, ``{"id", "kind": "message"|"wake"|"edit", "texts", "channel", "account", "to",
+  "sessionKey", "agentId", "messageId"}`` (``messageId``: the message an ``edit`` changes). NAME is
+  ``<ns since the epoch>-<hash of id>.json``: sorted, the hand-over order.
+- ``done/NAME``: the service's receipt, ``{"id", "ok", "error", "messageIds"}`` (the ids of the messages a
+  ``message`` became, where the channel gives them), written before it removes ``queue/NAME``.
 
 Exactly once: a receipt in ``done/`` stops the service from sending ``queue/NAME`` again, and the notifier
 removes the receipt only once ``queue/NAME`` is gone. An item handed over stays handed over: while the
@@ -46,6 +48,8 @@ def handover_dir(state: Path) -> Path:
 class Receipt:
     ok: bool
     error: str | None = None
+    # The first message a ``message`` item became (the live status message keeps it to edit it).
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,11 @@ def message_payload(channel: Channel, texts: list[str]) -> dict[str, Any]:
             "texts": texts}  # fmt: skip
 
 
+def edit_payload(channel: Channel, message_id: str, text: str) -> dict[str, Any]:
+    """An edit of a message the channel sent before: never sent as a new message, whatever happens."""
+    return {**message_payload(channel, [text]), "kind": "edit", "messageId": message_id}
+
+
 def wake_payload(text: str, session_key: str | None = None, agent_id: str | None = None) -> dict[str, Any]:
     return {"kind": "wake", "texts": [text], "sessionKey": session_key, "agentId": agent_id}
 
@@ -213,7 +222,9 @@ def _read_receipt(path: Path) -> tuple[str | None, Receipt | None]:
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return None, None
     error = data.get("error")
-    return data["id"], Receipt(bool(data.get("ok")), str(error) if error else None)
+    ids = data.get("messageIds")
+    first = str(ids[0]) if isinstance(ids, list) and ids and ids[0] is not None else None
+    return data["id"], Receipt(bool(data.get("ok")), str(error) if error else None, first)
 
 
 def _digest(item_id: str) -> str:

@@ -156,6 +156,12 @@ class Service(Context):
 
         return respond.respond(self, ref, message, interrupt, user_initiated, agent, plan_version)
 
+    def notify(self, ref: str, policy: str, agent: str | None = None) -> SessionRecord:
+        """Change what the session tells its chat from now on: all, status, quiet, or default (the config's)."""
+        from clawunits.service import notify
+
+        return notify.set_policy(self, ref, policy, agent)
+
     def kill(self, ref: str, agent: str | None = None, remove_worktree: bool = False) -> KillResult:
         """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout.
 

@@ -119,6 +119,7 @@ def launch(ctx: Context, req: LaunchRequest) -> SessionRecord:
                 k: v for k, v in session_environment(ctx.environ, ctx.settings, {}).items() if not is_secret_name(k)
             },
             worktree=created or inherited,
+            notify=req.notify,
         )
         try:
             ctx.store.save(record)

@@ -40,6 +40,8 @@ class LaunchRequest:
     # Run in a new git worktree on branch clawunits/<name>, cut from ``base`` (default: the current branch).
     worktree: bool = False
     base: str | None = None
+    # The notify policy (all, status, quiet); None: the configured one.
+    notify: str | None = None
 
 
 @dataclass(frozen=True)

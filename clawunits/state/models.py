@@ -167,6 +167,8 @@ class SessionRecord:
     wakes_agent: bool = True
     wake_agent_id: str | None = None
     wake_session_key: str | None = None
+    # Its notify policy (all, status, quiet; clawunits/notify_policy.py); None: the configured one.
+    notify: str | None = None
     # Multi-turn: what an open session waits for, and the open request (a permission request's or a plan's id).
     waiting_for: WaitingFor | None = None
     pending_permission: str | None = None
@@ -378,6 +380,7 @@ class SessionRecord:
             "originAgent": self.origin_agent,
             "launchedBy": self.launched_by,
             "wakes": {"agentId": self.wake_agent_id, "sessionKey": self.wake_session_key} if self.wakes_agent else None,
+            "notify": self.notify,
             "resumedFrom": self.resumed_from,
             "forked": self.forked,
             "waitingFor": self.waiting_for,
