@@ -7,6 +7,7 @@ const USAGE = {
   claude: "Usage: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
   claude_fg: "Usage: /claude_fg <session>",
   claude_kill: "Usage: /claude_kill [--remove-worktree] <session>",
+  claude_notify: "Usage: /claude_notify <session> all|status|quiet|default",
   claude_worktree: "Usage: /claude_worktree <session>",
   claude_merge: "Usage: /claude_merge [--squash] [--into <branch>] [--resolve] <session>",
   claude_pr: "Usage: /claude_pr [--draft] [--base <branch>] <session>",
@@ -84,6 +85,14 @@ export const COMMANDS = {
       const m = /^(--remove-worktree\s+)?(\S+)/.exec(args);
       if (!m || m[2].startsWith("--")) return USAGE.claude_kill;
       return ["kill", { session: m[2], removeWorktree: Boolean(m[1]) }];
+    },
+  },
+  claude_notify: {
+    description: "Set what a Claude Code session tells this chat: /claude_notify <session> all|status|quiet|default",
+    acceptsArgs: true,
+    parse(args) {
+      const m = /^(\S+)\s+(all|status|quiet|default)\s*$/.exec(args);
+      return m ? ["notify", { session: m[1], policy: m[2] }] : USAGE.claude_notify;
     },
   },
   claude_worktree: {

@@ -14,6 +14,8 @@ export const PERMISSION_MODES = MANIFEST.configSchema.properties.permissionMode.
 // `clawunits sessions --status` (tests/test_plugin_shim.py checks them against the CLI too).
 export const STATUSES = ["all", "running", "waiting", "completed", "failed", "killed", "interrupted", "queued", "limited"];
 export const DEFAULT_RESUME_PROMPT = "Continue where you left off.";
+// What a session tells its chat (the manifest's notifyPolicy enum, as the CLI's --notify choices).
+export const NOTIFY_POLICIES = MANIFEST.configSchema.properties.notifyPolicy.enum;
 
 // ---------------------------------------------------------------------------------- shared parameters
 
@@ -135,6 +137,17 @@ export const OPERATIONS = {
         rpc: ["permissionMode", "permission_mode"],
         description: "Permission mode (default: the configured permissionMode)",
         schema: { enum: PERMISSION_MODES },
+      },
+      {
+        key: "notify",
+        kind: "string",
+        flag: "notify",
+        tool: "notify",
+        rpc: ["notify", "notifyPolicy", "notify_policy"],
+        description:
+          "What the chat is told: all (every notification), status (one status message edited in place, plus " +
+          "questions, plans and the end) or quiet (only questions, plans and the end); default: notifyPolicy",
+        schema: { enum: NOTIFY_POLICIES },
       },
       ORIGIN_CHANNEL,
       AGENT,
@@ -337,6 +350,35 @@ export const OPERATIONS = {
       name: "claude_kill",
       label: "Kill Claude Code session",
       description: "Terminate a Claude Code session and every process it started.",
+      context: asAgent,
+    },
+    rpc: { scope: "operator.write" },
+  },
+
+  notify: {
+    command: ["notify"],
+    params: [
+      SESSION,
+      {
+        key: "policy",
+        kind: "string",
+        positional: true,
+        required: true,
+        tool: "policy",
+        rpc: ["policy", "notify", "notifyPolicy"],
+        description:
+          "all (every notification), status (one status message edited in place, plus questions, plans and the " +
+          "end), quiet (only questions, plans and the end), or default (the configured notifyPolicy)",
+        schema: { enum: [...NOTIFY_POLICIES, "default"] },
+      },
+      AGENT,
+    ],
+    tool: {
+      name: "claude_notify",
+      label: "Set what a Claude Code session tells its chat",
+      description:
+        "Change what a Claude Code session tells its chat from now on: all, status (one live status message " +
+        "edited in place), quiet, or default.",
       context: asAgent,
     },
     rpc: { scope: "operator.write" },

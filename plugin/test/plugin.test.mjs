@@ -67,7 +67,7 @@ const argvOf = () => fake.lastCall().argv;
 const stdinOf = () => fake.lastCall().stdin;
 
 describe("registration", () => {
-  it("registers 12 tools, 12 commands, 13 RPC methods and the config service", async () => {
+  it("registers the tools, commands, RPC methods and the config service", async () => {
     const api = await setup();
     assert.deepEqual([...api.tools.keys()], TOOL_NAMES);
     for (const name of TOOL_NAMES) {
@@ -84,6 +84,7 @@ describe("registration", () => {
       "claude_kill",
       "claude_merge",
       "claude_pr",
+      "claude_notify",
       "claude_recover",
       "claude_respond",
       "claude_resume",
@@ -99,6 +100,7 @@ describe("registration", () => {
       "claude-code.kill",
       "claude-code.launch",
       "claude-code.merge",
+      "claude-code.notify",
       "claude-code.output",
       "claude-code.pr",
       "claude-code.recover",
@@ -132,6 +134,7 @@ describe("registration", () => {
       "model",
       "multi_turn_disabled",
       "name",
+      "notify",
       "permission_mode",
       "prompt",
       "resume_session_id",
@@ -149,6 +152,7 @@ describe("registration", () => {
     assert.deepEqual(props("claude_worktree"), ["session"]);
     assert.deepEqual(props("claude_merge"), ["instructions", "into", "resolve", "session", "squash"]);
     assert.deepEqual(props("claude_pr"), ["base", "draft", "remote", "session"]);
+    assert.deepEqual(props("claude_notify"), ["policy", "session"]);
     assert.deepEqual(props("claude_output"), ["full", "lines", "session"]);
     assert.deepEqual(props("claude_sessions"), ["status"]);
     assert.deepEqual(props("claude_stats"), []);
@@ -648,6 +652,25 @@ describe("chat commands", () => {
     assert.ok(!argvOf().some((a) => a.startsWith("--instructions")));
     await api.tool("claude_pr", { session: "x", remote: "up" }, ctx);
     assert.deepEqual(argvOf(), ["pr", "--json", "--remote=up", "--agent=main", "--", "x"]);
+  });
+
+  it("/claude_notify, claude_notify and claude-code.notify change a session's notify policy as its caller", async () => {
+    const api = await setup();
+    const display = "Notifications of x [a]: status";
+    fake.setReply("notify", { stdout: { id: "a", name: "x", notify: "status", effective: "status", display } });
+    assert.equal((await api.command("claude_notify", "x status")).text, display);
+    assert.deepEqual(argvOf(), ["notify", "--json", "--", "x", "status"]);
+    assert.match((await api.command("claude_notify", "x loud")).text, /^Usage: \/claude_notify/);
+    assert.match((await api.command("claude_notify", "x")).text, /^Usage: \/claude_notify/);
+    const res = await api.tool("claude_notify", { session: "x", policy: "quiet" }, { agentId: "main" });
+    assert.equal(res.content[0].text, display);
+    assert.deepEqual(argvOf(), ["notify", "--json", "--agent=main", "--", "x", "quiet"]);
+    const answer = await api.rpc("claude-code.notify", { session: "x", policy: "default" });
+    assert.equal(answer.ok, true);
+    assert.deepEqual(argvOf(), ["notify", "--json", "--", "x", "default"]);
+    fake.setReply("launch", { stdout: { ...SESSION, display: "launched" } });
+    await api.tool("claude_launch", { prompt: "p", notify: "status" }, { agentId: "main" });
+    assert.ok(argvOf().includes("--notify=status"), argvOf().join(" "));
   });
 
   it("answers usage texts instead of calling the CLI with nothing", async () => {
