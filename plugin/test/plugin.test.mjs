@@ -601,6 +601,8 @@ describe("chat commands", () => {
     ]);
     assert.equal(stdinOf(), "fix --it");
     assert.equal(res.text, display);
+    await api.command("claude", "--notify status --name z go");
+    assert.deepEqual(argvOf(), ["launch", "--json", "--surface", "chat", "--name=z", "--notify=status", "--channel=webchat|cli", "--", "-"]);
     await api.command("claude", "--name y --worktree go");
     assert.deepEqual(argvOf(), ["launch", "--json", "--surface", "chat", "--name=y", "--channel=webchat|cli", "--worktree", "--", "-"]);
     fake.setReply("worktree", { stdout: { display: "🌿 x [a] — RUNNING" } });
@@ -677,7 +679,7 @@ describe("chat commands", () => {
     const api = await setup();
     assert.equal(
       (await api.command("claude", "  ")).text,
-      "Usage: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
+      "Usage: /claude [--name <name>] [--worktree [--base <branch>]] [--notify all|status|quiet] <prompt>",
     );
     assert.match((await api.command("claude", "--worktree")).text, /^Usage: \/claude /);
     assert.match((await api.command("claude_kill", "--remove-worktree")).text, /^Usage: \/claude_kill/);
