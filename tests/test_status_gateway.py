@@ -19,7 +19,7 @@ import pytest
 from conftest import Claw, wait_until
 from fake_telegram import Chat, Sent
 from notifier_harness import NotifierUnit, Recording, install_openclaw
-from telegram_harness import OWNER, TelegramGateway, telegram_gateway
+from telegram_harness import ACCOUNT, OWNER, TelegramGateway, telegram_gateway
 
 from clawunits.notifier.gateway import gateway_state, handover_dir
 
@@ -127,3 +127,27 @@ def test_one_status_message_edited_in_place_survives_a_notifier_kill_and_policy_
     assert rec.calls() == []  # delivered and edited inside the gateway: no openclaw process
     kept = json.loads((t.claw.state_dir / "notifier" / "status.json").read_text())
     assert kept[session["id"]]["message_id"] == str(statuses[0].message_id) and kept[session["id"]]["final"]
+
+
+def _final(t: TelegramGateway, after: int, name: str) -> bool:
+    found = status_messages(t, after, name)
+    return bool(found) and shown(found[0]).startswith(f"✅ [{name}] completed\n")
+
+
+def test_a_notifier_killed_as_the_status_message_goes_out_sends_it_once(
+    tg: tuple[TelegramGateway, NotifierUnit, Recording],
+) -> None:
+    t, notifier, _ = tg
+    for k, delay in enumerate((0.3, 1.0, 2.0)):
+        after = t.bot.mark()
+        name = f"early-{k}"
+        t.claw.launch(f"[[bash: sleep 3]] [[text: done {k}]] go", "--name", name, "--notify", "status",
+                      "--multi-turn-disabled", "--channel", f"telegram|{ACCOUNT}|{OWNER.id}")  # fmt: skip
+        time.sleep(delay)  # the record, its hand-over or its receipt: wherever the notifier is at that moment
+        notifier.kill()
+        notifier.start()
+        _wait_head(t, after, name, f"✅ [{name}] Completed")
+        wait_until(lambda a=after, n=name: _final(t, a, n), timeout=60, what="the status message's final state")
+        time.sleep(3)
+        assert len(status_messages(t, after, name)) == 1, [shown(m) for m in t.bot.sent(DM.id, after=after)]
+        assert heads(t, after, name) == [f"✅ [{name}] Completed"]
