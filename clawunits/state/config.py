@@ -266,9 +266,10 @@ def _check_authority(s: Settings, source: str) -> None:
 def _check_notify(s: Settings, source: str) -> None:
     from clawunits.notify_policy import NOTIFY_POLICIES
 
-    for key, value in [("notifyPolicy", s.notifyPolicy), *s.notifyPolicyByChannel.items()]:
+    by_channel = [(f"notifyPolicyByChannel[{k!r}]", v) for k, v in s.notifyPolicyByChannel.items()]
+    for key, value in [("notifyPolicy", s.notifyPolicy), *by_channel]:
         if value not in NOTIFY_POLICIES:
-            raise ConfigError(f"{source}: notify policy {value!r} ({key}) must be one of {', '.join(NOTIFY_POLICIES)}")
+            raise ConfigError(f"{source}: {key} must be one of {', '.join(NOTIFY_POLICIES)}, not {value!r}")
 
 
 def session_limits(s: Settings) -> Limits:
