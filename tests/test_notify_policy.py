@@ -97,3 +97,7 @@ def test_notify_refuses_an_unknown_policy_and_a_sender_who_may_not(claw: Claw) -
     ok = subprocess.run([*claw.cli, "notify", s["id"], "quiet", "--json"], env=claw.env, capture_output=True,
                         text=True, timeout=60)  # fmt: skip
     assert ok.returncode == 0 and session(claw, s["id"])["notify"] == "quiet"
+    # A resumed session keeps its policy unless the resume sets one.
+    assert claw.wait(s["id"])["status"] == "completed"
+    resumed = claw.json("resume", s["id"], "[[text: again]] again", "--multi-turn-disabled")
+    assert resumed["notify"] == "quiet"

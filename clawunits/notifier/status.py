@@ -199,10 +199,12 @@ class StatusBoard:
             return
         if not ok:
             self.failures[sid] = self.failures.get(sid, 0) + 1
-            if self.failures[sid] >= MAX_FAILED_EDITS:  # deleted by the user, say: leave it alone
-                log.warning("session %s: its status message could not be edited %d times; no more edits", sid,
-                            MAX_FAILED_EDITS)  # fmt: skip
+            if self.failures[sid] >= MAX_FAILED_EDITS:
+                # Deleted by the user, or a gateway that cannot edit: leave it, and send the news as new messages.
+                log.warning("session %s: its status message could not be edited %d times; its news goes out as "
+                            "new messages", sid, MAX_FAILED_EDITS)  # fmt: skip
                 entry.final = True
+                entry.message_id = ""
                 self._save()
                 return
             with contextlib.suppress(KeyError):
