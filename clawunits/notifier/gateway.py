@@ -37,6 +37,9 @@ from clawunits.state.store import ensure_private_dir, write_atomically
 log = logging.getLogger(__name__)
 
 LEASE = "lease"
+# In the key of an edit of a status message: nobody waits for its receipt after a restart (an edit is not in the
+# outbox), so such a receipt is cleared as soon as it is read.
+EDIT_MARK = ":edit:"
 
 
 def handover_dir(state: Path) -> Path:
@@ -127,11 +130,13 @@ class Handover:
                 continue
             if name in self.receipts:
                 continue
-            _, receipt = _read_receipt(self.done / name)
+            receipt_id, receipt = _read_receipt(self.done / name)
             if receipt is None:
                 continue
             future = self.waiting.get(name)
-            if future is None:
+            if future is None and EDIT_MARK in (receipt_id or ""):
+                self._settle_name(name)  # an edit handed over by an earlier life of the notifier
+            elif future is None:
                 self.receipts[name] = receipt
             elif not future.done():
                 future.set_result(receipt)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from clawunits.errors import NotFound
+from clawunits.notifier.gateway import EDIT_MARK
 from clawunits.notifier.outbox import Item, Outbox
 from clawunits.notify_policy import EDITABLE_CHANNELS, NotifyPolicy, effective_policy
 from clawunits.render import duration
@@ -124,9 +125,11 @@ class StatusBoard:
         if entry is None:
             item = Item(status_key(s.id), status_text(s, tool), channel, status_of=s.id)
             # The outbox first: a crash before the entry is written leaves the item, found again by its key.
+            entry = self.entries[s.id] = StatusEntry(channel, tool=tool)
             if self.outbox.add(item):
                 self.enqueue(item)
-            entry = self.entries[s.id] = StatusEntry(channel, tool=tool)
+            elif item.key not in self.outbox.pending:
+                entry.message_id = ""  # sent long ago and its id lost (a damaged status.json): never sent again
             self._save()
             self.shown[s.id] = item.text
             return
@@ -183,7 +186,7 @@ class StatusBoard:
             self.shown[sid] = text
             self.last_edit[sid] = now
             self.edits += 1
-            key = f"{status_key(sid)}:edit:{self.edits}:{time.time_ns()}"
+            key = f"{status_key(sid)}{EDIT_MARK}{self.edits}:{time.time_ns()}"
             self.newest[sid] = key
             self.enqueue(Item(key, text, entry.channel, status_of=sid, edit_of=entry.message_id, final=is_final(s)))
 
