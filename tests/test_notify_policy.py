@@ -54,6 +54,8 @@ def test_status_policy_one_message_edited_in_place_plus_what_needs_the_user_and_
     assert ASK_TEXT in rec.texts()[1]
     # Edits are at most one every few seconds per session.
     times = [e.t for e in edits]
+    gaps = [round(b - a, 1) for a, b in itertools.pairwise(times)]
+    print(f"status message: 1 send, {len(edits)} edits, gaps {gaps} s")
     assert all(b - a >= 2.5 for a, b in itertools.pairwise(times)), times
 
 
