@@ -9,6 +9,7 @@ import click
 
 from clawunits.cli.common import agent_option, emit, get_service, json_option, reader, skipped, surface_option
 from clawunits.cli.launch_options import launch_options, launch_request
+from clawunits.notify_policy import NOTIFY_POLICIES
 
 
 @click.command()
@@ -166,7 +167,7 @@ def kill(ctx: click.Context, session: str, remove_worktree: bool, agent: str | N
 
 @click.command()
 @click.argument("session")
-@click.argument("policy", type=click.Choice(["all", "status", "quiet", "default"]))
+@click.argument("policy", type=click.Choice([*NOTIFY_POLICIES, "default"]))
 @agent_option
 @json_option
 @click.pass_context
