@@ -124,7 +124,7 @@ class StatusBoard:
         entry = self.entries.get(s.id)
         if entry is None:
             item = Item(status_key(s.id), status_text(s, tool), channel, status_of=s.id)
-            # The outbox first: a crash before the entry is written leaves the item, found again by its key.
+            # The outbox before the entry file: a crash between leaves the item, found again by its key.
             entry = self.entries[s.id] = StatusEntry(channel, tool=tool)
             if self.outbox.add(item):
                 self.enqueue(item)
