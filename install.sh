@@ -7,7 +7,7 @@ usage() {
     cat <<'EOF'
 Usage: ./install.sh [--dev] [--demo] [--linger] [--plugin-only] [--journal-limit] [-h|--help]
 
-  --dev          also install the test extras (.[test])
+  --dev          also install the test extras (.[test]) and the GitHub CLI (gh) the tests check against
   --demo         afterwards run an offline demo session against a scripted loopback Messages API
   --linger       run `loginctl enable-linger $USER` so sessions outlive logout (normal hosts)
   --plugin-only  only (re)install the OpenClaw plugin, for a clawunits installed before
@@ -62,6 +62,8 @@ deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok in
 
 os_packages() {
     local want=(gcc pkg-config libsystemd-dev dbus-user-session) missing=() pkg
+    # The tests check `clawunits pr` against the real GitHub CLI (logged out: no GitHub is reachable).
+    if [[ $DEV -eq 1 ]]; then want+=(gh); fi
     # A Debian python3 needs python3-venv for `-m venv` and python3-dev for building pystemd; pyenv/venv
     # interpreters bring both.
     if command -v "$PYTHON" >/dev/null; then

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ClawunitsError(Exception):
@@ -16,8 +16,8 @@ class ClawunitsError(Exception):
         self.message = message
         self.hint = hint
 
-    def to_json(self) -> dict[str, str]:
-        out = {"error": self.message, "code": self.code}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.message, "code": self.code}
         if self.hint:
             out["hint"] = self.hint
         return out
@@ -109,6 +109,26 @@ class GitError(ClawunitsError):
 
     exit_code = 10
     code = "git"
+
+
+class MergeConflict(GitError):
+    """Merging a session's branch would conflict; nothing was changed. ``files`` are the conflicting paths."""
+
+    code = "merge-conflict"
+
+    def __init__(self, message: str, hint: str | None = None, files: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.files = files or []
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "files": self.files}
+
+
+class PullRequestUnavailable(ClawunitsError):
+    """``clawunits pr`` cannot open a pull request here (no ``gh``, not logged in, no remote)."""
+
+    exit_code = 13
+    code = "pr-unavailable"
 
 
 class CommandError(ClawunitsError):

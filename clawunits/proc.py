@@ -38,6 +38,7 @@ def run(
     errors: str = "replace",
     as_user: tuple[int, int] | None = None,
     new_session: bool = False,
+    cwd: str | None = None,
 ) -> Completed:
     """Run ``argv`` to its end and return its output.
 
@@ -58,6 +59,7 @@ def run(
             env=env,
             timeout=timeout,
             start_new_session=new_session,
+            cwd=cwd,
             check=False,
             **identity,
         )

@@ -10,6 +10,7 @@ from clawunits import records as R
 from clawunits.state.models import SessionRecord, Status, WaitingFor, parse_ts
 
 if TYPE_CHECKING:  # annotations only: the worktree module (git plumbing) is not needed to render a listing
+    from clawunits.service.results import MergeResult, PullRequestResult
     from clawunits.service.worktree import Removal, WorktreeView
 
 RULE = "─" * 60
@@ -249,6 +250,51 @@ def worktree_removal(removal: Removal) -> str:
     return f"Worktree {'removed' if removal.removed else 'kept'}: {removal.reason}"
 
 
+def merged(res: MergeResult) -> str:
+    """``clawunits merge``: what went where, or which session now resolves the conflict."""
+    r = res.record
+    branch = r.worktree.branch if r.worktree else "?"
+    if res.resolver is not None:
+        files = ", ".join(res.conflicts[:5]) + (f" and {len(res.conflicts) - 5} more" if len(res.conflicts) > 5 else "")
+        return (
+            f"⚔️ [{r.name}] merging {branch} into {res.into} conflicts in {files}: launched "
+            f"[{res.resolver.name}] ({res.resolver.id}) to resolve it in the worktree; merge again when it has finished"
+        )
+    if res.already_merged:
+        lines = [f"🔀 [{r.name}] {branch} is already in {res.into}: nothing to merge"]
+    else:
+        how = "squashed" if res.squash else "merged"
+        lines = [f"🔀 [{r.name}] {how} {branch} into {res.into} (commit {(res.commit or '')[:10]})"]
+    if res.uncommitted:
+        lines.append(f"   Committed {res.uncommitted} file(s) the session left uncommitted first.")
+    if res.removal is not None:
+        lines.append(worktree_removal(res.removal))
+    return "\n".join(lines)
+
+
+def pull_request(res: PullRequestResult) -> str:
+    """``clawunits pr``: the pull request's address."""
+    r = res.record
+    branch = r.worktree.branch if r.worktree else "?"
+    state = "already open" if res.existing else "opened"
+    lines = [f"🔗 [{r.name}] pull request {state}: {res.url}", f"   {branch} → {res.base} (pushed to {res.remote})"]
+    if res.uncommitted:
+        lines.append(f"   Committed {res.uncommitted} file(s) the session left uncommitted first.")
+    return "\n".join(lines)
+
+
+def size(n: int | None) -> str:
+    """Bytes as a person reads them (binary units)."""
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
 def worktree(r: SessionRecord, view: WorktreeView) -> str:
     """``clawunits worktree``: branch and base, merged or not, commits, changes, diff stat."""
     info = view.info
@@ -260,6 +306,7 @@ def worktree(r: SessionRecord, view: WorktreeView) -> str:
     ]
     if not view.exists:
         return "\n".join(lines)
+    lines.append(f"   Disk: {size(view.disk_bytes)}")
     lines.append(f"   Commits: {view.ahead} ahead, {view.behind} behind {info.base}")
     lines += [f"     {sha} {subject}" for sha, subject in view.commits[:10]]
     if len(view.commits) > 10:
@@ -321,6 +368,7 @@ def stats(s: dict[str, Any]) -> str:
     for p in s.get("parked") or []:
         used = f", {p['utilization'] * 100:.0f}% used" if p.get("utilization") is not None else ""
         lines.append(f"   ⏸️ {p['name']} [{p['id']}]: {p['window']} limit, resumes at {local_time(p['resetsAt'])}{used}")
+    lines += _worktree_usage(s.get("worktrees"))
     top = s["mostExpensive"]
     if top:
         lines += [
@@ -328,6 +376,17 @@ def stats(s: dict[str, Any]) -> str:
             f"🏆 Most expensive: {top['name']} (${top['costUsd']:.4f}) — {quoted_prompt(top['prompt'], 60)}",
         ]
     return "\n".join(lines)
+
+
+def _worktree_usage(usage: dict[str, Any] | None) -> list[str]:
+    if not usage or not usage["count"]:
+        return []
+    lines = ["", f"🌿 Worktrees: {usage['count']} on disk, {size(usage['diskBytes'])}"]
+    shown = usage["sessions"][:5]
+    lines += [f"   {w['name']}: {size(w['diskBytes'])} ({w['status']}) {w['path']}" for w in shown]
+    if usage["count"] > len(shown):
+        lines.append(f"   … {usage['count'] - len(shown)} more")
+    return lines
 
 
 def render_entry(rec: R.Record) -> str | None:

@@ -52,6 +52,14 @@ class Call:
         return self.argv[:2] == ["message", "send"]
 
     @property
+    def is_edit(self) -> bool:
+        return self.argv[:2] == ["message", "edit"]
+
+    @property
+    def message_id(self) -> str | None:
+        return self._opt("--message-id")
+
+    @property
     def is_event(self) -> bool:
         return self.argv[:2] == ["system", "event"]
 
@@ -72,7 +80,7 @@ class Call:
 
     @property
     def text(self) -> str:
-        return (self._opt("-m") if self.is_send else self._opt("--text")) or ""
+        return (self._opt("-m") if self.is_send or self.is_edit else self._opt("--text")) or ""
 
 
 @dataclass
@@ -93,6 +101,9 @@ class Recording:
 
     def texts(self, target: str | None = None) -> list[str]:
         return [c.text for c in self.sends(target)]
+
+    def edits(self) -> list[Call]:
+        return [c for c in self.calls() if c.is_edit]
 
     def events(self) -> list[Call]:
         return [c for c in self.calls() if c.is_event]

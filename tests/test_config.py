@@ -51,6 +51,8 @@ launchersAnswerOwnSessions = true
 restrictReads = true
 agentRunsWithoutRequester = "read-only"
 wakeAgentOnCommandLaunch = true
+notifyPolicy = "status"
+notifyPolicyByChannel = { "telegram|bot|5" = "quiet", discord = "all" }
 """
 
 
@@ -116,6 +118,8 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         restrictReads=True,
         agentRunsWithoutRequester="read-only",
         wakeAgentOnCommandLaunch=True,
+        notifyPolicy="status",
+        notifyPolicyByChannel={"telegram|bot|5": "quiet", "discord": "all"},
     )
     # The file above really sets every option there is: a new option needs a line here.
     for f in dataclasses.fields(Settings):
@@ -156,6 +160,9 @@ def test_integer_accepted_where_a_number_is_expected(tmp_path: Path) -> None:
         ("allowedSenders = [12345]\n", "allowedSenders"),
         ('allowedSenders = "telegram|default|1"\n', "allowedSenders"),
         ('restrictReads = "yes"\n', "restrictReads"),
+        ('notifyPolicy = "loud"\n', "notifyPolicy"),
+        ('notifyPolicyByChannel = { telegram = "loud" }\n', "notifyPolicyByChannel"),
+        ("notifyPolicyByChannel = { telegram = 1 }\n", "notifyPolicyByChannel"),
         ("defaultBudgetUsd = -1\n", "defaultBudgetUsd"),
         ("defaultBudgetUsd = 0\n", "defaultBudgetUsd"),
         ("defaultBudgetUsd = nan\n", "defaultBudgetUsd"),

@@ -92,6 +92,22 @@ def test_sent_messages_in_any_encoding_are_recorded_and_edited(bot: FakeTelegram
         bot.wait_for_message(99, timeout=0.2)
 
 
+def test_edits_answer_as_telegram_does(bot: FakeTelegram) -> None:
+    """The live status message relies on these answers: the same text again is refused as "not modified" (OpenClaw
+    counts that as done), an unknown message id is "not found", and only real changes are kept as edits."""
+    sent = post(bot, "sendMessage", chat_id=12, text="🟢 [x] running")["result"]
+    same = post(bot, "editMessageText", chat_id=12, message_id=sent["message_id"], text="🟢 [x] running")
+    assert same == {"ok": False, "error_code": 400, "description": "Bad Request: message is not modified"}
+    gone = post(bot, "editMessageText", chat_id=12, message_id=sent["message_id"] + 999, text="✅ [x] completed")
+    assert gone["description"] == "Bad Request: message to edit not found"
+    wrong_chat = post(bot, "editMessageText", chat_id=13, message_id=sent["message_id"], text="✅ [x] completed")
+    assert wrong_chat["ok"] is False
+    done = post(bot, "editMessageText", chat_id=12, message_id=sent["message_id"], text="✅ [x] completed")
+    assert done["ok"] is True and done["result"]["message_id"] == sent["message_id"]
+    [message] = bot.sent(12)
+    assert message.text == "✅ [x] completed" and message.edits == ["✅ [x] completed"]
+
+
 def test_unknown_methods_succeed_and_are_listed(bot: FakeTelegram) -> None:
     assert post(bot, "setChatMenuButton") == {"ok": True, "result": True}
     assert bot.unknown_methods == {"setChatMenuButton"}

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from clawunits.notifier.channels import Channel
-from clawunits.notifier.gateway import Handover, gateway_state, message_payload
+from clawunits.notifier.gateway import Handover, edit_payload, gateway_state, message_payload
 
 PAYLOAD = message_payload(Channel("telegram", "1001", "main-bot"), ["hello"])
 
@@ -130,3 +130,36 @@ def test_the_lease_says_whether_a_gateway_takes_hand_overs(tmp_path: Path) -> No
     assert gateway_state(root).status == "up"
     (root / "lease").write_text("999999999\n")
     assert gateway_state(root).status == "down"
+
+
+def test_an_edit_handed_over_by_an_earlier_life_has_its_receipt_cleared_and_its_id_read_from_a_receipt(
+    tmp_path: Path,
+) -> None:
+    async def first_life() -> None:
+        h = Handover(tmp_path / "gateway")
+        edit = edit_payload(Channel("telegram", "1001", "main-bot"), "5001", "🟢 [x] running")
+        task = asyncio.create_task(h.deliver("s1:status:edit:1:99", edit))
+        await asyncio.sleep(0.01)
+        assert json.loads((h.queue / queued(h)[0]).read_text())["messageId"] == "5001"
+        task.cancel()  # the notifier dies with the edit handed over
+        status = asyncio.create_task(h.deliver("s1:status", PAYLOAD))
+        await asyncio.sleep(0.01)
+        name = h._find("s1:status")
+        assert name is not None
+        item = json.loads((h.queue / name).read_text())
+        (h.done / name).write_text(json.dumps({"id": item["id"], "ok": True, "messageIds": ["5001"]}))
+        (h.queue / name).unlink()
+        h.poll()
+        receipt = await asyncio.wait_for(status, 5)
+        assert receipt.ok and receipt.message_id == "5001"
+
+    asyncio.run(first_life())
+
+    async def second_life() -> None:
+        h = Handover(tmp_path / "gateway")
+        [name] = queued(h)  # the edit: the service sends it when it comes to it
+        serve(h, name)
+        h.poll()
+        assert name not in os.listdir(h.done)  # nobody waits for an edit's receipt: cleared, not kept forever
+
+    asyncio.run(second_life())

@@ -47,8 +47,9 @@ def test_node_test_suite_passes() -> None:
 def plugin_operations() -> dict[str, Any]:
     """The plugin's parameter tables (plugin/lib/operations.js) as JSON, and its enumerations."""
     script = (
-        'import { OPERATIONS, PERMISSION_MODES, STATUSES } from "./plugin/lib/operations.js";'
-        "const tables = { operations: OPERATIONS, permissionModes: PERMISSION_MODES, statuses: STATUSES };"
+        'import { NOTIFY_POLICIES, OPERATIONS, PERMISSION_MODES, STATUSES } from "./plugin/lib/operations.js";'
+        "const tables = { operations: OPERATIONS, permissionModes: PERMISSION_MODES, statuses: STATUSES, "
+        "notifyPolicies: NOTIFY_POLICIES };"
         "console.log(JSON.stringify(tables));"
     )
     proc = subprocess.run(
@@ -84,3 +85,4 @@ def test_plugin_tables_match_the_cli() -> None:
 
     assert tables["permissionModes"] == choices("launch", "--permission-mode")
     assert tables["statuses"] == choices("sessions", "--status")
+    assert tables["notifyPolicies"] == choices("launch", "--notify")

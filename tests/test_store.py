@@ -66,6 +66,7 @@ def full_record() -> SessionRecord:
         wakes_agent=False,
         wake_agent_id="ops",
         wake_session_key="agent:ops:telegram:group:-1001234567890",
+        notify="status",
         end_cause="budget",
         waiting_for="permission",
         pending_permission="a1b2c3",

@@ -8,6 +8,7 @@ plain message starts an agent turn on the fake model (fake_model), which calls t
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,13 @@ import pytest
 from fake_model import FakeModel
 from fake_telegram import Chat, User
 from telegram_harness import ACCOUNT, GROUP, GUEST, MEMBER, OWNER, STRANGER, TelegramGateway, telegram_gateway
+from test_worktree import git, make_repo
 
 from clawunits.testing.scripted_api import ScriptedAPI
 
-PLUGIN_COMMANDS = {"claude", "claude_sessions", "claude_fg", "claude_bg", "claude_kill", "claude_respond"}
+PLUGIN_COMMANDS = {
+    "claude", "claude_sessions", "claude_fg", "claude_bg", "claude_kill", "claude_respond", "claude_merge", "claude_pr"
+}  # fmt: skip
 PLUGIN_TOOLS = {"claude_launch", "claude_sessions", "claude_respond", "claude_kill", "claude_fg", "claude_bg"}
 SENDERS = pytest.mark.parametrize(
     ("chat", "user"),
@@ -104,3 +108,28 @@ def test_openclaw_message_send_reaches_the_fake_bot_api(tg: TelegramGateway, cha
     )
     sent = tg.bot.wait_for_message(chat.id, after=after, timeout=30)
     assert sent.text == "hi"
+
+
+def test_a_finished_worktree_session_is_merged_from_the_chat_by_the_owner_only(tg: TelegramGateway) -> None:
+    repo = make_repo(tg.claw.workdir)
+    prompt = "[[bash: echo chat > chat.txt]] write it"
+    tg.claw.launch(prompt, "--worktree", "--name", "chatty", "--multi-turn-disabled")
+    assert tg.claw.json("wait", "chatty", "--ended", "--timeout", "90")["status"] == "completed"
+
+    refused = tg.command(Chat.private(GUEST), GUEST, "/claude_merge chatty")
+    refusal = (
+        "⚠️ only the gateway's owners can merge Claude Code sessions' branches; ask one to add you to allowedSenders"
+    )
+    assert refused.text == refusal
+    assert not (repo / "chat.txt").exists()
+    usage = tg.command(Chat.private(OWNER), OWNER, "/claude_merge --into")
+    # Telegram shows the HTML the bot sends: the fake keeps it as sent.
+    assert html.unescape(usage.text or "") == "Usage: /claude_merge [--squash] [--into <branch>] [--resolve] <session>"
+
+    reply = tg.command(Chat.private(OWNER), OWNER, "/claude_merge chatty")
+    assert reply.text.startswith("🔀 [chatty] merged clawunits/chatty into main (commit "), reply.text
+    assert "Worktree removed:" in reply.text
+    assert (repo / "chat.txt").read_text() == "chat\n" and git(repo, "status", "--porcelain") == ""
+    # Merged: nothing is left to open a pull request for, and the chat is told so in one line.
+    no_pr = tg.command(Chat.private(OWNER), OWNER, "/claude_pr chatty")
+    assert no_pr.text.startswith("⚠️ ") and "was removed (its branch was merged)" in no_pr.text, no_pr.text

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from clawunits.modes import PERMISSION_MODES
+from clawunits.notify_policy import NOTIFY_POLICIES
 
 if TYPE_CHECKING:
     from clawunits.service.api import LaunchRequest
@@ -65,6 +66,13 @@ LAUNCH_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     ),
     "worktree": (("--worktree",), {"is_flag": True, "help": "Run in a new git worktree on branch clawunits/<name>."}),
     "base": (("--base",), {"help": "With --worktree: the branch to start from (default: the current branch)."}),
+    "notify": (
+        ("--notify",),
+        {
+            "type": click.Choice(NOTIFY_POLICIES),
+            "help": "What the chat is told: all, status (one edited status message) or quiet (default: config).",
+        },
+    ),
 }
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from clawunits.cli import admin, sessions, viewing
+from clawunits.cli import admin, merging, sessions, viewing
 from clawunits.cli.common import CALLER
 
 if TYPE_CHECKING:
@@ -69,7 +69,10 @@ for command in (
     viewing.sessions,
     viewing.output,
     sessions.kill,
+    sessions.notify,
     viewing.worktree,
+    merging.merge,
+    merging.pr,
     sessions.respond,
     sessions.recover,
     sessions.unpark,

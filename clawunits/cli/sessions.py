@@ -9,6 +9,7 @@ import click
 
 from clawunits.cli.common import agent_option, emit, get_service, json_option, reader, skipped, surface_option
 from clawunits.cli.launch_options import launch_options, launch_request
+from clawunits.notify_policy import NOTIFY_POLICIES
 
 
 @click.command()
@@ -162,6 +163,26 @@ def kill(ctx: click.Context, session: str, remove_worktree: bool, agent: str | N
         data["worktree"] = res.worktree.to_json()
     data["message"] = text
     emit(as_json, data, text)
+
+
+@click.command()
+@click.argument("session")
+@click.argument("policy", type=click.Choice([*NOTIFY_POLICIES, "default"]))
+@agent_option
+@json_option
+@click.pass_context
+def notify(ctx: click.Context, session: str, policy: str, agent: str | None, as_json: bool) -> None:
+    """Change what SESSION tells its chat from now on: all (every notification), status (one status message
+    edited in place, plus questions, plans, permission requests and the end), quiet (only those), or default
+    (config notifyPolicy)."""
+    from clawunits.notify_policy import effective_policy
+
+    svc = get_service(ctx)
+    r = svc.notify(session, policy, agent=agent)
+    st = svc.settings
+    shown = effective_policy(r.notify, r.origin_channel, st.notifyPolicy, st.notifyPolicyByChannel).value
+    text = f"Notifications of {r.name} [{r.id}]: {shown}" + ("" if r.notify else " (the configured default)")
+    emit(as_json, {"id": r.id, "name": r.name, "notify": r.notify, "effective": shown, "message": text}, text)
 
 
 @click.command()

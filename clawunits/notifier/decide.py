@@ -13,7 +13,9 @@ from clawunits.notifier import messages
 from clawunits.notifier.channels import route
 from clawunits.notifier.deliver import Wakes
 from clawunits.notifier.outbox import Item, Outbox
+from clawunits.notifier.status import StatusBoard, policy_of
 from clawunits.notifier.streaming import ForegroundStream
+from clawunits.notify_policy import NotifyPolicy
 from clawunits.state.config import Settings
 from clawunits.state.models import EndCause, SessionRecord, Status, parse_ts
 from clawunits.state.store import Store
@@ -23,6 +25,12 @@ log = logging.getLogger(__name__)
 REMINDER_AFTER_SEC = 600.0
 # End causes the store gets from systemd, not from an `exit` record the notifier would have seen.
 UNRECORDED_ENDS = frozenset({EndCause.LOST, EndCause.OOM})
+# What a notification is to the notify policies: what needs the user (🔔 📋), the end (✅ ❌ ⛔), or news the
+# `status` and `quiet` policies hold back (↩️ launched and responded, ⚠️ resumed, ⏱️ reminder).
+PING, END, NEWS = "ping", "end", "news"
+# Records that change what a status message shows.
+STATUS_RECORDS = frozenset({R.STARTED, R.TOOL_USE, R.MESSAGE_RECEIVED, R.PERMISSION_REQUEST, R.PLAN, R.WAITING,
+                            R.RECOVERED, R.EXIT, R.LIMITED, R.RESUMED})  # fmt: skip
 
 
 class Decider:
@@ -37,6 +45,7 @@ class Decider:
         wakes: Wakes,
         enqueue: Callable[[Item], None],
         since: str,
+        board: StatusBoard | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -45,6 +54,7 @@ class Decider:
         self.wakes = wakes
         self.enqueue = enqueue
         self.since = since  # the notifier's first start: ends before it are not reported
+        self.board = board
         self.last_question: dict[str, bool] = {}
         self.damaged: set[str] = set()  # sessions whose damaged record file was already named in the log
         # The journal cursor before the record being handled (where a restart would read it again).
@@ -65,6 +75,12 @@ class Decider:
             return
         self.before = before
         handler(session, rec)
+        if rec.type in STATUS_RECORDS:
+            tool = None
+            if rec.type == R.TOOL_USE:
+                summary = str(rec.get("summary") or "")
+                tool = str(rec.get("tool", "?")) + (f" — {summary[:80]}" if summary else "")
+            self._show_status(session, tool)
 
     def _handlers(self) -> dict[str, Callable[[SessionRecord, R.Record], None]]:
         return {
@@ -83,38 +99,39 @@ class Decider:
         }
 
     def _on_started(self, s: SessionRecord, rec: R.Record) -> None:
-        self.notify(s, f"{rec.cursor}:launched", messages.launched(s))
+        self.notify(s, f"{rec.cursor}:launched", messages.launched(s), NEWS)
 
     def _on_recovered(self, s: SessionRecord, rec: R.Record) -> None:
-        self.notify(s, f"{rec.cursor}:recovered", messages.recovered(s))
+        self.notify(s, f"{rec.cursor}:recovered", messages.recovered(s), NEWS)
 
     # Usage limits: chat messages only, no wake (like a recovery): nothing needs the agent, it goes on by itself.
+    # News to the notify policies (the status message shows a parked session; `quiet` holds them back).
     def _on_limit_warning(self, s: SessionRecord, rec: R.Record) -> None:
         window, util, resets = str(rec.get("window") or "?"), rec.get("utilization"), rec.get("resetsAt")
         text = messages.limit_warning(s, window, float(util) if util is not None else None, resets and str(resets))
-        self.notify(s, f"{rec.cursor}:limit-warning", text)
+        self.notify(s, f"{rec.cursor}:limit-warning", text, NEWS)
 
     def _on_limited(self, s: SessionRecord, rec: R.Record) -> None:
         window, resets = str(rec.get("window") or "?"), str(rec.get("resetsAt") or "")
-        self.notify(s, f"{rec.cursor}:limited", messages.limited(s, window, resets))
+        self.notify(s, f"{rec.cursor}:limited", messages.limited(s, window, resets), NEWS)
 
     def _on_resumed(self, s: SessionRecord, rec: R.Record) -> None:
-        self.notify(s, f"{rec.cursor}:resumed", messages.limit_resumed(s))
+        self.notify(s, f"{rec.cursor}:resumed", messages.limit_resumed(s), NEWS)
 
     def _on_message(self, s: SessionRecord, rec: R.Record) -> None:
-        self.notify(s, f"{rec.cursor}:responded", messages.responded(s, str(rec.get("text", ""))))
+        self.notify(s, f"{rec.cursor}:responded", messages.responded(s, str(rec.get("text", ""))), NEWS)
 
     def _on_permission(self, s: SessionRecord, rec: R.Record) -> None:
         text = messages.permission_asks(
             s, str(rec.get("tool")), str(rec.get("summary") or ""), str(rec.get("requestId"))
         )
-        self.notify(s, f"{rec.cursor}:asks", text)
+        self.notify(s, f"{rec.cursor}:asks", text, PING)
         self._wake(s, f"{rec.cursor}:wake", messages.wake_waiting(s, text))
         self.stream.event(s, rec, messages.fg_waiting(s))
 
     def _on_plan(self, s: SessionRecord, rec: R.Record) -> None:
         plan, version = str(rec.get("plan") or ""), int(rec.get("version") or 0)
-        self.notify(s, f"{rec.cursor}:plan", messages.plan_ready(s, plan, version))
+        self.notify(s, f"{rec.cursor}:plan", messages.plan_ready(s, plan, version), PING)
         self._wake(s, f"{rec.cursor}:wake", messages.wake_plan(s, plan, version))
         self.stream.event(s, rec, messages.fg_waiting(s))
 
@@ -127,11 +144,11 @@ class Decider:
         if question:
             asked = rec.get("asked") or []
             text = "\n".join(str(q) for q in asked) if asked else preview
-            self.notify(s, f"{rec.cursor}:asks", messages.asks(s, text))
+            self.notify(s, f"{rec.cursor}:asks", messages.asks(s, text), PING)
             self._wake(s, f"{rec.cursor}:wake", messages.wake_waiting(s, text))
             self.stream.event(s, rec, messages.fg_waiting(s))
         else:
-            self.notify(s, f"{rec.cursor}:completed", messages.completed(s, preview, s.cost_usd))
+            self.notify(s, f"{rec.cursor}:completed", messages.completed(s, preview, s.cost_usd), END)
             self._wake(s, f"{rec.cursor}:wake", messages.wake_completed(s, preview))
             self.stream.event(s, rec, messages.fg_completed(s))
 
@@ -173,17 +190,41 @@ class Decider:
         if s.wakes_agent:
             self.wakes.add(s.id, key, text, s.wake_agent_id, s.wake_session_key)
 
-    def notify(self, s: SessionRecord, key: str, text: str) -> None:
-        """A level-1 notification to the session's chat (as routed), or logged when it has none."""
+    def notify(self, s: SessionRecord, key: str, text: str, kind: str = END) -> None:
+        """A level-1 notification to the session's chat (as routed), or logged when it has none; news the
+        session's notify policy holds back is recorded as such (a record read again stays held back)."""
         r = route(s.origin_channel, s.launch_dir, self.settings.agentChannels, self.settings.fallbackChannel)
         if r.channel is None:
             if not self.outbox.known(key):
                 log.warning("session %s [%s]: notification not routed (%s): %s", s.name, s.id, r.why, text[:80])
                 self.outbox.mark_sent(key, ok=False)
             return
+        if kind == NEWS and self._holds_news(s, str(r.channel)):
+            if not self.outbox.known(key):
+                self.outbox.mark_sent(key, superseded=True)
+            return
         item = Item(key, text, str(r.channel))
         if self.outbox.add(item):
             self.enqueue(item)
+
+    def _holds_news(self, s: SessionRecord, channel: str) -> bool:
+        """``quiet`` holds back news; so does ``status`` where the status message shows it (a channel that
+        cannot edit gets the news as new messages instead: its fallback)."""
+        policy = policy_of(s, self.settings, channel)
+        if policy is NotifyPolicy.QUIET:
+            return True
+        return policy is NotifyPolicy.STATUS and self.board is not None and self.board.editable(s.id, channel)
+
+    def _show_status(self, s: SessionRecord, tool: str | None) -> None:
+        """Under ``status``, on a channel that can edit: the session's status message, sent or edited."""
+        if self.board is None:
+            return
+        r = route(s.origin_channel, s.launch_dir, self.settings.agentChannels, self.settings.fallbackChannel)
+        if r.channel is None:
+            return
+        channel = str(r.channel)
+        if policy_of(s, self.settings, channel) is NotifyPolicy.STATUS and self.board.editable(s.id, channel):
+            self.board.touch(s, channel, tool)
 
     # -- what systemd says (the notifier's periodic checks) ---------------------------------------------
 
@@ -207,7 +248,7 @@ class Decider:
                 continue
             started = parse_ts(s.started_at or s.created_at)
             if (datetime.now(UTC) - started).total_seconds() >= REMINDER_AFTER_SEC:
-                self.notify(s, f"{s.id}:reminder", messages.reminder(s))
+                self.notify(s, f"{s.id}:reminder", messages.reminder(s), NEWS)
 
 
 def end_key(s: SessionRecord) -> str:

@@ -8,13 +8,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clawunits.errors import ClawunitsError
 from clawunits.notifier.channels import parse_channel, split_text
-from clawunits.notifier.gateway import Handover, Receipt, message_payload, wake_payload
+from clawunits.notifier.gateway import Handover, Receipt, edit_payload, message_payload, wake_payload
 from clawunits.notifier.openclaw import OpenClaw
 from clawunits.notifier.outbox import Item, Outbox
+
+if TYPE_CHECKING:
+    from clawunits.notifier.status import StatusBoard
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,8 @@ class Delivery:
         self.handover = handover
         self.queues: dict[str, asyncio.Queue[Item]] = {}
         self.workers: dict[str, asyncio.Task[None]] = {}
+        # The live status messages (set by the notifier): told of a status message's id and of each edit.
+        self.status: StatusBoard | None = None
 
     def enqueue(self, item: Item) -> None:
         """Per-channel FIFO: messages to one chat keep their order; a slow chat does not hold up others."""
@@ -44,21 +49,43 @@ class Delivery:
         while True:
             item = await queue.get()
             try:
+                if item.edit_of is not None:
+                    await self._edit(item)
+                    continue
                 if item.key not in self.outbox.pending:
                     continue  # already sent (queued twice) or superseded
-                ok = await self._send(item)
-                self.outbox.mark_sent(item.key, ok)
+                receipt = await self._send(item)
+                if item.status_of and receipt.ok and self.status is not None:
+                    # Its id is kept before the outbox closes it: a crash between finds the receipt again.
+                    self.status.sent(item.status_of, item.channel or "", receipt.message_id)
+                self.outbox.mark_sent(item.key, receipt.ok)
                 if self.handover is not None:
                     self.handover.settle(item.key)
-                if not ok:
+                if not receipt.ok:
                     log.error("giving up on %s to %s after retries", item.key, name)
             finally:
                 queue.task_done()
 
-    async def _send(self, item: Item) -> bool:
+    async def _edit(self, item: Item) -> None:
+        """One attempt at an edit of a status message (a newer edit, or the next, supersedes a failed one)."""
+        assert item.edit_of is not None
+        if self.status is not None and not self.status.current(item):
+            return  # a newer edit of the same message waits behind it
+        channel = parse_channel(item.channel)
+        if channel is None:
+            return
+        if self.handover is not None and self.handover.in_use():
+            ok = (await self._hand_over(item, edit_payload(channel, item.edit_of, item.text), attempts=1)).ok
+            self.handover.settle(item.key)
+        else:
+            ok = await self.openclaw.edit(channel, item.edit_of, item.text)
+        if self.status is not None:
+            self.status.edited(item, ok)
+
+    async def _send(self, item: Item) -> Receipt:
         channel = parse_channel(item.channel) if item.channel is not None else None
         if item.channel is not None and channel is None:
-            return False
+            return Receipt(False, "no such channel")
         if self.handover is not None and self.handover.in_use():
             if channel is None:
                 payload = wake_payload(item.text, item.session_key, item.agent_id)
@@ -66,13 +93,17 @@ class Delivery:
                 payload = message_payload(channel, split_text(item.text, channel))
             return await self._hand_over(item, payload)
         if channel is None:
-            return await self.openclaw.system_event(item.text, item.session_key)
-        return await self.openclaw.send(channel, item.text)
+            return Receipt(await self.openclaw.system_event(item.text, item.session_key))
+        if item.status_of:
+            sent, message_id = await self.openclaw.send_for_id(channel, item.text)
+            return Receipt(sent, None, message_id)
+        return Receipt(await self.openclaw.send(channel, item.text))
 
-    async def _hand_over(self, item: Item, payload: dict[str, Any]) -> bool:
+    async def _hand_over(self, item: Item, payload: dict[str, Any], attempts: int | None = None) -> Receipt:
         """To the gateway, retried with the CLI's pauses when the channel refuses it (a receipt with an error)."""
         assert self.handover is not None
-        for attempt in range(len(self.openclaw.backoff) + 1):
+        receipt = Receipt(False)
+        for attempt in range(attempts or len(self.openclaw.backoff) + 1):
             if attempt:
                 await asyncio.sleep(self.openclaw.backoff[attempt - 1])
             try:
@@ -80,9 +111,9 @@ class Delivery:
             except (OSError, ClawunitsError) as e:  # cannot hand it over (a full or read-only state directory)
                 receipt = Receipt(False, getattr(e, "message", None) or str(e))
             if receipt.ok:
-                return True
+                return receipt
             log.warning("gateway delivery of %s failed (attempt %d): %s", item.key, attempt + 1, receipt.error)
-        return False
+        return receipt
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` for what is queued to go out, then stop the workers."""

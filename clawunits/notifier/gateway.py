@@ -6,9 +6,11 @@ hand-over is a directory, ``<state>/notifier/gateway/`` (0700; files 0600, each 
 renamed):
 
 - ``lease``: the delivery service runs; its gateway's pid. Written at its start, removed at its stop.
-- ``queue/NAME``: one item, ``{"id", "kind": "message"|"wake", "texts", "channel", "account", "to",
-  "sessionKey", "agentId"}``. NAME is ``<ns since the epoch>-<hash of id>.json``: sorted, the hand-over order.
-- ``done/NAME``: the service's receipt, ``{"id", "ok", "error"}``, written before it removes ``queue/NAME``.
+- ``queue/NAME``: one item, ``{"id", "kind": "message"|"wake"|"edit", "texts", "channel", "account", "to",
+  "sessionKey", "agentId", "messageId"}`` (``messageId``: the message an ``edit`` changes). NAME is
+  ``<ns since the epoch>-<hash of id>.json``: sorted, the hand-over order.
+- ``done/NAME``: the service's receipt, ``{"id", "ok", "error", "messageIds"}`` (the ids of the messages a
+  ``message`` became, where the channel gives them), written before it removes ``queue/NAME``.
 
 Exactly once: a receipt in ``done/`` stops the service from sending ``queue/NAME`` again, and the notifier
 removes the receipt only once ``queue/NAME`` is gone. An item handed over stays handed over: while the
@@ -35,6 +37,9 @@ from clawunits.state.store import ensure_private_dir, write_atomically
 log = logging.getLogger(__name__)
 
 LEASE = "lease"
+# In the key of an edit of a status message: nobody waits for its receipt after a restart (an edit is not in the
+# outbox), so such a receipt is cleared as soon as it is read.
+EDIT_MARK = ":edit:"
 
 
 def handover_dir(state: Path) -> Path:
@@ -46,6 +51,8 @@ def handover_dir(state: Path) -> Path:
 class Receipt:
     ok: bool
     error: str | None = None
+    # The first message a ``message`` item became (the live status message keeps it to edit it).
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,11 +130,13 @@ class Handover:
                 continue
             if name in self.receipts:
                 continue
-            _, receipt = _read_receipt(self.done / name)
+            receipt_id, receipt = _read_receipt(self.done / name)
             if receipt is None:
                 continue
             future = self.waiting.get(name)
-            if future is None:
+            if future is None and EDIT_MARK in (receipt_id or ""):
+                self._settle_name(name)  # an edit handed over by an earlier life of the notifier
+            elif future is None:
                 self.receipts[name] = receipt
             elif not future.done():
                 future.set_result(receipt)
@@ -162,6 +171,11 @@ class Handover:
 def message_payload(channel: Channel, texts: list[str]) -> dict[str, Any]:
     return {"kind": "message", "channel": channel.channel, "account": channel.account, "to": channel.target,
             "texts": texts}  # fmt: skip
+
+
+def edit_payload(channel: Channel, message_id: str, text: str) -> dict[str, Any]:
+    """An edit of a message the channel sent before: never sent as a new message, whatever happens."""
+    return {**message_payload(channel, [text]), "kind": "edit", "messageId": message_id}
 
 
 def wake_payload(text: str, session_key: str | None = None, agent_id: str | None = None) -> dict[str, Any]:
@@ -213,7 +227,9 @@ def _read_receipt(path: Path) -> tuple[str | None, Receipt | None]:
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return None, None
     error = data.get("error")
-    return data["id"], Receipt(bool(data.get("ok")), str(error) if error else None)
+    ids = data.get("messageIds")
+    first = str(ids[0]) if isinstance(ids, list) and ids and ids[0] is not None else None
+    return data["id"], Receipt(bool(data.get("ok")), str(error) if error else None, first)
 
 
 def _digest(item_id: str) -> str:

@@ -26,6 +26,7 @@ from clawunits.notifier.follow import Follower
 from clawunits.notifier.gateway import Handover, handover_dir
 from clawunits.notifier.openclaw import OpenClaw
 from clawunits.notifier.outbox import Outbox
+from clawunits.notifier.status import StatusBoard
 from clawunits.notifier.streaming import ForegroundStream
 from clawunits.records import utc_now_iso
 from clawunits.service.api import Service
@@ -59,9 +60,12 @@ class Notifier:
         self.stream = ForegroundStream(Foreground(self.store), self.outbox, self.delivery.enqueue)
         self.wakes = Wakes(self.outbox, self.delivery.enqueue)
         self.since = _read(self.dir / "since") or self._first_start()
+        self.board = StatusBoard(self.dir / "status.json", self.store, self.outbox, self.delivery.enqueue)
+        self.delivery.status = self.board
         self.decider = Decider(
-            self.store, self.settings, self.outbox, self.stream, self.wakes, self.delivery.enqueue, self.since
-        )
+            self.store, self.settings, self.outbox, self.stream, self.wakes, self.delivery.enqueue, self.since,
+            self.board,
+        )  # fmt: skip
         self.follower = Follower(_read(self.dir / "cursor"), parse_ts(self.since), self.decider.on_record)
 
     def _first_start(self) -> str:
@@ -95,6 +99,7 @@ class Notifier:
             await asyncio.sleep(0.1)
             self.stream.flush()
             self.wakes.release()
+            self.board.flush()
             self.handover.poll()
             if self.follower.cursor_dirty and time.monotonic() - last_save >= CURSOR_SAVE_SEC:
                 self._save_cursor()
@@ -125,6 +130,7 @@ class Notifier:
                 log.exception("could not check sessions")
                 continue
             self.decider.report_deaths(records)
+            self.board.refresh(records)
             self._reload_settings()
             if time.monotonic() - last_reminder >= REMINDER_CHECK_SEC:
                 last_reminder = time.monotonic()

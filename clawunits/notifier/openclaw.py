@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -50,6 +51,26 @@ class OpenClaw:
                 return False
         return True
 
+    async def send_for_id(self, channel: Channel, text: str) -> tuple[bool, str | None]:
+        """Send one message (a status message: short, never split) and learn its id from ``--json``'s
+        ``messageId``; ``(True, None)`` when it went out but the answer named no id."""
+        argv = [*self._argv(), "message", "send", *channel.send_args(), "-m", text, "--json"]
+        for attempt in range(len(self.backoff) + 1):
+            if attempt:
+                await asyncio.sleep(self.backoff[attempt - 1])
+            try:
+                done = await proc.run_async(argv, timeout=SEND_TIMEOUT_SEC, env=self._env())
+            except CommandError as e:
+                log.warning("openclaw message send failed (attempt %d): %s", attempt + 1, e)
+                continue
+            return True, _message_id(done.stdout)
+        return False, None
+
+    async def edit(self, channel: Channel, message_id: str, text: str) -> bool:
+        """``openclaw message edit``: one attempt (the next edit supersedes a failed one)."""
+        args = ["message", "edit", *channel.send_args(), "--message-id", message_id, "-m", text]
+        return await self._attempts(args, SEND_TIMEOUT_SEC, ())
+
     async def system_event(self, text: str, session_key: str | None = None) -> bool:
         """Wake the orchestrating agent: ``openclaw system event --text TEXT --mode now`` (``--session-key`` for
         one agent session; else the main one), retried once."""
@@ -58,8 +79,11 @@ class OpenClaw:
             args += ["--session-key", session_key]
         return await self._attempts(args, EVENT_TIMEOUT_SEC, (self.event_retry_after,))
 
+    def _argv(self) -> list[str]:
+        return [self.binary, *(["--profile", self.profile] if self.profile else [])]
+
     async def _attempts(self, args: list[str], timeout: float, pauses: Sequence[float]) -> bool:
-        argv = [self.binary, *(["--profile", self.profile] if self.profile else []), *args]
+        argv = [*self._argv(), *args]
         for attempt in range(len(pauses) + 1):
             if attempt:
                 await asyncio.sleep(pauses[attempt - 1])
@@ -73,6 +97,22 @@ class OpenClaw:
         extra = {"OPENCLAW_STATE_DIR": self.state_dir, "OPENCLAW_CONFIG_PATH": self.config_path}
         given = {k: v for k, v in extra.items() if v}
         return {**os.environ, **given} if given else None
+
+
+def _message_id(stdout: str) -> str | None:
+    """``messageId`` of ``openclaw message send --json``'s answer (its last JSON line)."""
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("messageId") is not None:
+            return str(data["messageId"])
+    try:
+        data = json.loads(stdout)
+    except ValueError:
+        return None
+    return str(data["messageId"]) if isinstance(data, dict) and data.get("messageId") is not None else None
 
 
 async def _run(argv: list[str], timeout: float, env: dict[str, str] | None) -> str | None:

@@ -25,6 +25,11 @@ class Item:
     # A wake event's target: an agent and its session (None: the default agent's main session).
     agent_id: str | None = None
     session_key: str | None = None
+    # A status message (clawunits/notifier/status.py): the session it shows, and for an edit (never in the
+    # outbox) the message it edits and whether it shows the session's final state.
+    status_of: str | None = None
+    edit_of: str | None = None
+    final: bool = False
 
     def entry(self) -> dict[str, Any]:
         """The outbox line that adds it (the wake target only when there is one)."""
@@ -33,6 +38,8 @@ class Item:
             entry["agentId"] = self.agent_id
         if self.session_key:
             entry["sessionKey"] = self.session_key
+        if self.status_of:
+            entry["statusOf"] = self.status_of
         return entry
 
     @property
@@ -65,7 +72,7 @@ class Outbox:
             if "add" in entry:
                 self.pending[entry["add"]] = Item(
                     entry["add"], entry.get("text", ""), entry.get("channel"), entry.get("agentId"),
-                    entry.get("sessionKey"),
+                    entry.get("sessionKey"), entry.get("statusOf"),
                 )  # fmt: skip
             elif "sent" in entry:
                 self.sent[entry["sent"]] = None

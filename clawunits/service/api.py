@@ -29,7 +29,9 @@ from clawunits.service.results import (
     ForegroundView,
     KillResult,
     LaunchRequest,
+    MergeResult,
     OutputView,
+    PullRequestResult,
     RecoverReport,
     Recovery,
     RecoveryAction,
@@ -48,7 +50,9 @@ __all__ = [
     "ForegroundView",
     "KillResult",
     "LaunchRequest",
+    "MergeResult",
     "OutputView",
+    "PullRequestResult",
     "RecoverReport",
     "Recovery",
     "RecoveryAction",
@@ -132,10 +136,11 @@ class Service(Context):
 
     def stats(self) -> dict[str, Any]:
         """Usage figures from the durable store (and sessions gc removed from it), so they survive restarts."""
-        from clawunits.service.stats import load_stats_archive, stats_of
+        from clawunits.service.stats import load_stats_archive, stats_of, worktree_usage_json
 
         self.authorize(Action.READ)
-        return stats_of(self.sessions(include_archived=True), load_stats_archive(self.store.root))
+        stats = stats_of(self.sessions(include_archived=True), load_stats_archive(self.store.root))
+        return {**stats, "worktrees": worktree_usage_json(self.worktree_usage())}
 
     def respond(
         self,
@@ -150,6 +155,12 @@ class Service(Context):
         from clawunits.service import respond
 
         return respond.respond(self, ref, message, interrupt, user_initiated, agent, plan_version)
+
+    def notify(self, ref: str, policy: str, agent: str | None = None) -> SessionRecord:
+        """Change what the session tells its chat from now on: all, status, quiet, or default (the config's)."""
+        from clawunits.service import notify
+
+        return notify.set_policy(self, ref, policy, agent)
 
     def kill(self, ref: str, agent: str | None = None, remove_worktree: bool = False) -> KillResult:
         """Stop the session's unit: every process of it gets SIGTERM, then SIGKILL after the stop timeout.
@@ -177,6 +188,51 @@ class Service(Context):
         from clawunits.service import parking
 
         return parking.unpark(self, ref, agent, timer)
+
+    def merge(
+        self,
+        ref: str,
+        squash: bool = False,
+        into: str | None = None,
+        resolve: bool = False,
+        agent: str | None = None,
+        channel: str | None = None,
+        instructions: str | None = None,
+    ) -> MergeResult:
+        """Merge a finished worktree session's branch into its base (or ``into``), or refuse and change nothing."""
+        from clawunits.service import merge
+
+        return merge.merge(self, ref, squash, into, resolve, agent, channel, instructions)
+
+    def pull_request(
+        self,
+        ref: str,
+        base: str | None = None,
+        remote: str | None = None,
+        draft: bool = False,
+        agent: str | None = None,
+    ) -> PullRequestResult:
+        """Push a worktree session's branch and open a pull request with ``gh``."""
+        from clawunits.service import pull_request
+
+        return pull_request.pull_request(self, ref, base, remote, draft, agent)
+
+    def worktree_usage(self) -> list[tuple[SessionRecord, int]]:
+        """The sessions' worktrees that exist, with the bytes each takes on disk, largest first."""
+        from clawunits.service import disk
+
+        self.authorize(Action.READ)
+        found: list[tuple[SessionRecord, int]] = []
+        seen: set[str] = set()
+        for r in self.store.all():
+            # A resumed session shares its parent's worktree: counted once.
+            if r.worktree is None or r.worktree.removed or r.worktree.path in seen:
+                continue
+            seen.add(r.worktree.path)
+            size = disk.usage(r.worktree.path)
+            if size is not None:
+                found.append((r, size))
+        return sorted(found, key=lambda f: -f[1])
 
     @property
     def worktree_root(self) -> Path:

@@ -47,11 +47,14 @@ class Action(StrEnum):
     KILL = "kill Claude Code sessions"
     RECOVER = "recover Claude Code sessions"
     FOREGROUND = "stream Claude Code sessions to a chat"
+    MERGE = "merge Claude Code sessions' branches"
+    PULL_REQUEST = "push Claude Code sessions' branches and open pull requests"
     READ = "read Claude Code sessions"
+    NOTIFY = "change what Claude Code sessions tell their chat"
 
 
 # What a launcher may do to a session of their own, with launchersAnswerOwnSessions.
-OWN_SESSION = frozenset({Action.RESPOND, Action.INTERRUPT, Action.PERMISSION, Action.PLAN, Action.KILL})
+OWN_SESSION = frozenset({Action.RESPOND, Action.INTERRUPT, Action.PERMISSION, Action.PLAN, Action.KILL, Action.NOTIFY})
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,8 @@ def launch(ctx: Context, req: LaunchRequest) -> SessionRecord:
                 k: v for k, v in session_environment(ctx.environ, ctx.settings, {}).items() if not is_secret_name(k)
             },
             worktree=created or inherited,
+            # A resumed session keeps its notify policy unless the resume sets one.
+            notify=req.notify or (resumed.notify if resumed else None),
         )
         try:
             ctx.store.save(record)

@@ -40,6 +40,8 @@ class LaunchRequest:
     # Run in a new git worktree on branch clawunits/<name>, cut from ``base`` (default: the current branch).
     worktree: bool = False
     base: str | None = None
+    # The notify policy (all, status, quiet); None: the configured one.
+    notify: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,3 +123,60 @@ class OutputView:
     lines: list[str]
     result: dict[str, Any] | None
     lost_records: int
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What ``merge`` did: the commit it made in ``into`` (None when already merged or handed to a resolver)."""
+
+    record: SessionRecord
+    into: str
+    commit: str | None
+    squash: bool
+    # Files the session left uncommitted, committed on its branch before the merge.
+    uncommitted: int
+    removal: worktrees.Removal | None
+    already_merged: bool = False
+    conflicts: list[str] = field(default_factory=list)
+    # With ``--resolve`` and a conflict: the session launched to resolve it.
+    resolver: SessionRecord | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.record.id,
+            "name": self.record.name,
+            "branch": self.record.worktree.branch if self.record.worktree else None,
+            "into": self.into,
+            "merged": self.commit is not None or self.already_merged,
+            "alreadyMerged": self.already_merged,
+            "commit": self.commit,
+            "squash": self.squash,
+            "committedUncommitted": self.uncommitted,
+            "conflicts": self.conflicts,
+            "resolver": {"id": self.resolver.id, "name": self.resolver.name} if self.resolver else None,
+            "worktree": self.removal.to_json() if self.removal else None,
+        }
+
+
+@dataclass(frozen=True)
+class PullRequestResult:
+    """What ``pr`` did: the branch pushed, and the pull request opened (or the one that was already open)."""
+
+    record: SessionRecord
+    remote: str
+    base: str
+    url: str
+    existing: bool
+    uncommitted: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.record.id,
+            "name": self.record.name,
+            "branch": self.record.worktree.branch if self.record.worktree else None,
+            "remote": self.remote,
+            "base": self.base,
+            "url": self.url,
+            "existing": self.existing,
+            "committedUncommitted": self.uncommitted,
+        }

@@ -34,20 +34,25 @@ def remove(ctx: Context, record: SessionRecord) -> worktrees.Removal:
 
     A worktree shared with a resumed session stays while any of them is open.
     """
+    with ctx.store.lock("worktrees"):
+        return remove_locked(ctx, record)
+
+
+def remove_locked(ctx: Context, record: SessionRecord) -> worktrees.Removal:
+    """:func:`remove`, for a caller that holds the ``worktrees`` lock."""
     info = record.worktree
     if info is None:
         raise InvalidInput(f"session {record.name} [{record.id}] has no worktree")
-    with ctx.store.lock("worktrees"):
-        sharing = [r for r in ctx.store.all() if r.worktree is not None and r.worktree.path == info.path]
-        users = [r for r in sessions.reconcile(ctx, sharing) if r.is_open]
-        if users:
-            names = ", ".join(f"{r.name} [{r.id}]" for r in users)
-            return worktrees.Removal(False, f"session {names} still works in {info.path}; kept it")
-        removal = worktrees.remove_if_merged(info)
-        if removal.removed:
-            for r in sharing:
-                ctx.store.update(r.id, lambda cur: cur.with_changes(worktree=marked_removed(cur.worktree)))
-        return removal
+    sharing = [r for r in ctx.store.all() if r.worktree is not None and r.worktree.path == info.path]
+    users = [r for r in sessions.reconcile(ctx, sharing) if r.is_open]
+    if users:
+        names = ", ".join(f"{r.name} [{r.id}]" for r in users)
+        return worktrees.Removal(False, f"session {names} still works in {info.path}; kept it")
+    removal = worktrees.remove_if_merged(info)
+    if removal.removed:
+        for r in sharing:
+            ctx.store.update(r.id, lambda cur: cur.with_changes(worktree=marked_removed(cur.worktree)))
+    return removal
 
 
 def kill_and_remove(ctx: Context, ref: str, agent: str | None = None) -> KillResult:

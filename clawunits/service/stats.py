@@ -89,3 +89,16 @@ def parked_entry(r: SessionRecord) -> dict[str, Any]:
         "resetsAt": r.limit_resets_at,
         "utilization": r.limit_utilization,
     }
+
+
+def worktree_usage_json(usage: list[tuple[SessionRecord, int]]) -> dict[str, Any]:
+    """The sessions' worktrees on disk: their total, and each (largest first)."""
+    return {
+        "count": len(usage),
+        "diskBytes": sum(size for _, size in usage),
+        "sessions": [
+            {"id": r.id, "name": r.name, "status": r.status.value, "path": r.worktree.path, "diskBytes": size}
+            for r, size in usage
+            if r.worktree is not None
+        ],
+    }

@@ -15,6 +15,7 @@ from typing import Any
 
 from clawunits import proc
 from clawunits.errors import CommandFailed, CommandNotFound, CommandTimedOut, GitError, InvalidInput, StateError
+from clawunits.service import disk
 from clawunits.state.models import WorktreeInfo
 
 BRANCH_PREFIX = "clawunits/"
@@ -73,6 +74,8 @@ class WorktreeView:
     file_count: int = 0
     insertions: int = 0
     deletions: int = 0
+    # What the worktree's files take on disk (its git objects live in the repository); None when it is gone.
+    disk_bytes: int | None = None
 
     @property
     def clean(self) -> bool:
@@ -96,6 +99,7 @@ class WorktreeView:
                 "insertions": self.insertions,
                 "deletions": self.deletions,
             },
+            "diskBytes": self.disk_bytes,
         }
 
 
@@ -113,11 +117,12 @@ class Removal:
 # -- running git -------------------------------------------------------------------------------------------
 
 
-def git(cwd: str, *args: str, check: bool = True) -> proc.Completed:
-    """Run ``git -C cwd ARGS``; with ``check`` a failure raises :class:`GitError` carrying git's message."""
+def git(cwd: str, *args: str, check: bool = True, env_extra: dict[str, str] | None = None) -> proc.Completed:
+    """Run ``git -C cwd ARGS``; with ``check`` a failure raises :class:`GitError` carrying git's message.
+    ``env_extra`` adds variables after the location ones are removed (a temporary index, an identity)."""
     env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
     # Plain messages, no prompts for credentials, no index refresh by read-only commands.
-    env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"})
+    env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", **(env_extra or {})})
     argv = ["git", "-C", cwd, *args]
     try:
         return proc.run(argv, check=check, env=env, errors="surrogateescape", timeout=GIT_TIMEOUT_SEC)
@@ -126,19 +131,20 @@ def git(cwd: str, *args: str, check: bool = True) -> proc.Completed:
     except CommandTimedOut as e:
         raise GitError(f"git {args[0]} in {cwd} took longer than {GIT_TIMEOUT_SEC:g}s") from e
     except CommandFailed as e:
-        raise GitError(f"git {args[0]} failed in {cwd}: {_first_line(e.stderr) or f'exit {e.returncode}'}") from e
+        raise GitError(f"git {args[0]} failed in {cwd}: {first_line(e.stderr) or f'exit {e.returncode}'}") from e
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0].removeprefix("fatal: ").removeprefix("error: ") if lines else ""
 
 
-def _ok(cwd: str, *args: str) -> bool:
+def ok(cwd: str, *args: str) -> bool:
     return git(cwd, *args, check=False).returncode == 0
 
 
-def _rev(cwd: str, ref: str) -> str | None:
+def rev(cwd: str, ref: str) -> str | None:
+    """The commit ``ref`` names, or None."""
     res = git(cwd, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
     return res.stdout.strip() if res.returncode == 0 else None
 
@@ -163,9 +169,9 @@ def prepare(workdir: str, base: str | None) -> Checkout:
         base = current.stdout.strip()
     if not base or base.startswith("-") or any(c in base for c in "\0\n"):
         raise InvalidInput(f"invalid base {base!r}", hint="give a branch name, e.g. --base main")
-    commit = _rev(workdir, base)
+    commit = rev(workdir, base)
     if commit is None:
-        empty = not _ok(workdir, "rev-parse", "--verify", "--quiet", "HEAD")
+        empty = not ok(workdir, "rev-parse", "--verify", "--quiet", "HEAD")
         raise InvalidInput(
             f"unknown base {base!r} in {toplevel}" + (" (the repository has no commits yet)" if empty else ""),
             hint="give an existing branch or commit with --base" if not empty else "commit something first",
@@ -195,9 +201,9 @@ def taken_names(checkout: Checkout, root: Path) -> set[str]:
 def create(checkout: Checkout, root: Path, name: str) -> WorktreeInfo:
     """A new worktree on branch ``clawunits/<name>`` at the base commit, under ``root``."""
     branch = BRANCH_PREFIX + name
-    if not _ok(checkout.workdir, "check-ref-format", f"refs/heads/{branch}"):
+    if not ok(checkout.workdir, "check-ref-format", f"refs/heads/{branch}"):
         raise InvalidInput(f"session name {name!r} cannot be a git branch name", hint="choose another --name")
-    if _ok(checkout.workdir, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}"):
+    if ok(checkout.workdir, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}"):
         raise StateError(f"branch {branch} already exists in {checkout.toplevel}", hint="choose another --name")
     path = path_for(checkout, root, name)
     if path.exists():
@@ -232,17 +238,17 @@ def discard(info: WorktreeInfo) -> None:
 def inspect(info: WorktreeInfo) -> WorktreeView:
     """Branch, status and diff stat (committed and uncommitted, untracked files included) against the base."""
     exists = Path(info.path).is_dir() and not info.removed
-    tip = _rev(info.repo, f"refs/heads/{info.branch}") if Path(info.repo).is_dir() else None
+    tip = rev(info.repo, f"refs/heads/{info.branch}") if Path(info.repo).is_dir() else None
     if not exists:
         return WorktreeView(info=info, exists=False, branch_exists=tip is not None, merged=_merged(info, tip))
     where = info.path
-    base = _rev(where, info.base)
-    ahead = _count(where, f"{base or info.base_commit}..HEAD")
-    behind = _count(where, f"HEAD..{base}") if base else 0
+    base = rev(where, info.base)
+    ahead = count(where, f"{base or info.base_commit}..HEAD")
+    behind = count(where, f"HEAD..{base}") if base else 0
     log = git(where, "log", "--format=%h%x09%s", f"-{MAX_LISTED}", f"{base or info.base_commit}..HEAD").stdout
     commits = [tuple(line.split("\t", 1)) for line in log.splitlines() if "\t" in line]
     fork_point = git(where, "merge-base", base, "HEAD", check=False).stdout.strip() if base else ""
-    status = _status(where)
+    changes = status(where)
     files = _diff_stat(where, fork_point or info.base_commit)
     return WorktreeView(
         info=info,
@@ -252,28 +258,35 @@ def inspect(info: WorktreeInfo) -> WorktreeView:
         ahead=ahead,
         behind=behind,
         commits=[(c[0], c[1]) for c in commits],
-        status=status[:MAX_LISTED],
-        status_count=len(status),
+        status=changes[:MAX_LISTED],
+        status_count=len(changes),
         files=files[:MAX_LISTED],
         file_count=len(files),
         insertions=sum(f.added or 0 for f in files),
         deletions=sum(f.deleted or 0 for f in files),
+        disk_bytes=disk.usage(where),
     )
 
 
-def _count(cwd: str, spec: str) -> int:
+def count(cwd: str, spec: str) -> int:
     res = git(cwd, "rev-list", "--count", spec, check=False)
     return int(res.stdout.strip()) if res.returncode == 0 and res.stdout.strip().isdigit() else 0
 
 
 def _merged(info: WorktreeInfo, tip: str | None) -> bool | None:
-    """Whether the branch is in the base; None when either is gone."""
-    if tip is None or _rev(info.repo, info.base) is None:
+    """Whether the branch is in its target (the base, or where ``merge`` took it); None when either is gone."""
+    target = rev(info.repo, info.target) if tip is not None else None
+    if tip is None or target is None:
         return None
-    return _ok(info.repo, "merge-base", "--is-ancestor", tip, info.base)
+    return _taken_in(info, tip, target)
 
 
-def _status(cwd: str) -> list[tuple[str, str]]:
+def _taken_in(info: WorktreeInfo, commit: str, target: str) -> bool:
+    """``commit`` is in ``target``, or is the branch tip a squash merge took in."""
+    return commit == info.squashed_tip or ok(info.repo, "merge-base", "--is-ancestor", commit, target)
+
+
+def status(cwd: str) -> list[tuple[str, str]]:
     """``git status --porcelain`` entries (code, path), untracked files included."""
     out = git(cwd, "status", "--porcelain=v1", "-z", "--untracked-files=all").stdout
     entries: list[tuple[str, str]] = []
@@ -326,46 +339,46 @@ def _count_lines(path: Path) -> int | None:
 
 
 def remove_if_merged(info: WorktreeInfo) -> Removal:
-    """Remove the worktree and its branch only if both are clean and merged into the base; else say why not."""
+    """Remove the worktree and its branch only if both are clean and merged into the target (the base, or the
+    branch ``merge`` took it into); else say why not."""
     if info.removed:
         return Removal(True, f"worktree {info.path} was already removed")
     if not Path(info.repo).is_dir():
         return Removal(False, f"the repository {info.repo} is gone; kept {info.path}")
-    base = _rev(info.repo, info.base)
-    if base is None:
-        return Removal(False, f"the base {info.base} no longer exists; kept {info.path}")
-    tip = _rev(info.repo, f"refs/heads/{info.branch}")
+    target = rev(info.repo, info.target)
+    if target is None:
+        return Removal(False, f"the branch {info.target} no longer exists; kept {info.path}")
+    tip = rev(info.repo, f"refs/heads/{info.branch}")
     if Path(info.path).is_dir():
-        kept = _unmerged_work(info, tip)
+        kept = _unmerged_work(info, tip, target)
         if kept:
             return Removal(False, f"{kept}; kept {info.path}")
         # Without --force git itself refuses a worktree with changes, should any appear meanwhile.
         res = git(info.repo, "worktree", "remove", info.path, check=False)
         if res.returncode != 0:
-            return Removal(False, f"git worktree remove failed: {_first_line(res.stderr)}; kept {info.path}")
+            return Removal(False, f"git worktree remove failed: {first_line(res.stderr)}; kept {info.path}")
     else:
         git(info.repo, "worktree", "prune", check=False)
     if tip is not None:
-        if not _ok(info.repo, "merge-base", "--is-ancestor", tip, base):
-            return Removal(False, _unmerged(info, tip, base))
+        if not _taken_in(info, tip, target):
+            return Removal(False, _unmerged(info, tip, target))
         # Deleted only if it still points at the commit found merged.
         git(info.repo, "update-ref", "-d", f"refs/heads/{info.branch}", tip, check=False)
-    return Removal(True, f"removed {info.path} and branch {info.branch} (merged into {info.base})")
+    return Removal(True, f"removed {info.path} and branch {info.branch} (merged into {info.target})")
 
 
-def _unmerged_work(info: WorktreeInfo, tip: str | None) -> str | None:
-    """Why the worktree must stay (changes, or commits not in the base), or None."""
-    changes = _status(info.path)
+def _unmerged_work(info: WorktreeInfo, tip: str | None, target: str) -> str | None:
+    """Why the worktree must stay (changes, or commits not in the target), or None."""
+    changes = status(info.path)
     if changes:
         return f"the worktree has {len(changes)} uncommitted change(s)"
-    base = _rev(info.repo, info.base)
-    head = _rev(info.path, "HEAD")
+    head = rev(info.path, "HEAD")
     for commit in (tip, head):
-        if commit is not None and base is not None and not _ok(info.repo, "merge-base", "--is-ancestor", commit, base):
-            return _unmerged(info, commit, base)
+        if commit is not None and not _taken_in(info, commit, target):
+            return _unmerged(info, commit, target)
     return None
 
 
-def _unmerged(info: WorktreeInfo, commit: str, base: str) -> str:
-    n = _count(info.repo, f"{base}..{commit}")
-    return f"branch {info.branch} has {n} commit(s) not merged into {info.base}"
+def _unmerged(info: WorktreeInfo, commit: str, target: str) -> str:
+    n = count(info.repo, f"{target}..{commit}")
+    return f"branch {info.branch} has {n} commit(s) not merged into {info.target}"

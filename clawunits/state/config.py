@@ -97,6 +97,10 @@ class Settings:
     # A session launched by a person's chat command wakes no agent (the person is told in the chat); true: it
     # wakes the agent session of that chat too. Sessions an agent's tool launched always wake that agent.
     wakeAgentOnCommandLaunch: bool = False
+    # How much a session tells its chat: all, status (one edited status message) or quiet; a session's own
+    # (launch --notify, clawunits notify) wins, then notifyPolicyByChannel (a channel string or a channel name).
+    notifyPolicy: str = "all"
+    notifyPolicyByChannel: dict[str, str] = field(default_factory=dict)
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -133,6 +137,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "restrictReads": (bool,),
     "agentRunsWithoutRequester": (str,),
     "wakeAgentOnCommandLaunch": (bool,),
+    "notifyPolicy": (str,),
+    "notifyPolicyByChannel": (dict,),
 }
 
 
@@ -240,6 +246,7 @@ def _check_ranges(s: Settings, source: str) -> None:
     if not all(isinstance(n, str) for n in s.passEnv):
         raise ConfigError(f"{source}: passEnv is a list of variable names")
     _check_authority(s, source)
+    _check_notify(s, source)
     try:
         session_limits(s)
     except InvalidInput as e:
@@ -254,6 +261,15 @@ def _check_authority(s: Settings, source: str) -> None:
             check_sender(sender)
         except InvalidInput as e:
             raise ConfigError(f"{source}: allowedSenders: {e.message}", hint=e.hint) from None
+
+
+def _check_notify(s: Settings, source: str) -> None:
+    from clawunits.notify_policy import NOTIFY_POLICIES
+
+    by_channel = [(f"notifyPolicyByChannel[{k!r}]", v) for k, v in s.notifyPolicyByChannel.items()]
+    for key, value in [("notifyPolicy", s.notifyPolicy), *by_channel]:
+        if value not in NOTIFY_POLICIES:
+            raise ConfigError(f"{source}: {key} must be one of {', '.join(NOTIFY_POLICIES)}, not {value!r}")
 
 
 def session_limits(s: Settings) -> Limits:

@@ -106,6 +106,15 @@ class WorktreeInfo:
     # The workdir given at launch, in the original checkout: git commands and notification routing use it.
     repo: str
     removed: bool = False
+    # Set by ``clawunits merge``: the branch it merged into (``--into``; the base otherwise), and after a
+    # ``--squash`` the branch tip it took in (the branch counts as merged while it still points there).
+    merged_into: str | None = None
+    squashed_tip: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The branch the session's work goes into: where ``merge`` took it, else the base."""
+        return self.merged_into or self.base
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,6 +124,8 @@ class WorktreeInfo:
             "baseCommit": self.base_commit,
             "repo": self.repo,
             "removed": self.removed,
+            "mergedInto": self.merged_into,
+            "squashedTip": self.squashed_tip,
         }
 
 
@@ -157,6 +168,8 @@ class SessionRecord:
     wakes_agent: bool = True
     wake_agent_id: str | None = None
     wake_session_key: str | None = None
+    # Its notify policy (all, status, quiet; clawunits/notify_policy.py); None: the configured one.
+    notify: str | None = None
     # Multi-turn: what an open session waits for, and the open request (a permission request's or a plan's id).
     waiting_for: WaitingFor | None = None
     pending_permission: str | None = None
@@ -415,6 +428,7 @@ class SessionRecord:
             "originAgent": self.origin_agent,
             "launchedBy": self.launched_by,
             "wakes": {"agentId": self.wake_agent_id, "sessionKey": self.wake_session_key} if self.wakes_agent else None,
+            "notify": self.notify,
             "resumedFrom": self.resumed_from,
             "forked": self.forked,
             "waitingFor": self.waiting_for,

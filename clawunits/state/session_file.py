@@ -28,6 +28,8 @@ def to_toml(record: SessionRecord) -> dict[str, Any]:
     for key in ("waiting_for", "end_cause"):
         if data[key] is not None:
             data[key] = str(data[key])
+    if data["worktree"] is not None:
+        data["worktree"] = {k: v for k, v in data["worktree"].items() if v is not None}
     return {k: v for k, v in data.items() if v is not None}
 
 

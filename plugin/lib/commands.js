@@ -4,10 +4,13 @@
 import { commandChannel, commandStreamChannel } from "./context.js";
 
 const USAGE = {
-  claude: "Usage: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
+  claude: "Usage: /claude [--name <name>] [--worktree [--base <branch>]] [--notify all|status|quiet] <prompt>",
   claude_fg: "Usage: /claude_fg <session>",
   claude_kill: "Usage: /claude_kill [--remove-worktree] <session>",
+  claude_notify: "Usage: /claude_notify <session> all|status|quiet|default",
   claude_worktree: "Usage: /claude_worktree <session>",
+  claude_merge: "Usage: /claude_merge [--squash] [--into <branch>] [--resolve] <session>",
+  claude_pr: "Usage: /claude_pr [--draft] [--base <branch>] <session>",
   claude_respond: "Usage: /claude_respond [--interrupt] <session> <message>",
   claude_resume: "Usage: /claude_resume <session> [prompt] | --list | --fork <session> [prompt]",
   claude_recover: "Usage: /claude_recover [--dry-run] [session]",
@@ -15,12 +18,13 @@ const USAGE = {
 
 const firstWord = (args) => args.split(/\s+/)[0] || undefined;
 
-/** `/claude` options before the prompt, in any order: `--name <name>`, `--worktree`, `--base <branch>`. */
+/** `/claude` options before the prompt, in any order: `--name <name>`, `--worktree`, `--base <branch>`,
+ * `--notify <policy>`. */
 function launchArgs(args) {
   const out = {};
   let rest = args;
   for (;;) {
-    const m = /^--(name|base)\s+(\S+)(?:\s+|$)|^--(worktree)(?:\s+|$)/.exec(rest);
+    const m = /^--(name|base|notify)\s+(\S+)(?:\s+|$)|^--(worktree)(?:\s+|$)/.exec(rest);
     if (!m) break;
     if (m[3]) out.worktree = true;
     else out[m[1]] = m[2];
@@ -29,13 +33,28 @@ function launchArgs(args) {
   return { ...out, prompt: rest.trim() };
 }
 
+/** Leading `--flag` and `--option <value>` words, then one session word: { session, ...options } or null. */
+function sessionWithOptions(args, flags, options) {
+  const out = {};
+  const words = args.split(/\s+/).filter(Boolean);
+  while (words[0]?.startsWith("--")) {
+    const name = words.shift().slice(2);
+    if (flags.includes(name)) out[name] = true;
+    else if (options.includes(name) && words.length > 1 && !words[0].startsWith("--")) out[name] = words.shift();
+    else return null;
+  }
+  if (words.length !== 1) return null;
+  return { ...out, session: words[0] };
+}
+
 /**
  * name → { description, acceptsArgs, parse(args, ctx, config) }: `parse` gives [operation, values] for one
  * CLI call, or a usage text to answer without calling it.
  */
 export const COMMANDS = {
   claude: {
-    description: "Launch a Claude Code session: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
+    description:
+      "Launch a Claude Code session: /claude [--name <name>] [--worktree [--base <branch>]] [--notify <policy>] <prompt>",
     acceptsArgs: true,
     parse(args, ctx) {
       const { prompt, ...options } = launchArgs(args);
@@ -70,12 +89,38 @@ export const COMMANDS = {
       return ["kill", { session: m[2], removeWorktree: Boolean(m[1]) }];
     },
   },
+  claude_notify: {
+    description: "Set what a Claude Code session tells this chat: /claude_notify <session> all|status|quiet|default",
+    acceptsArgs: true,
+    parse(args) {
+      const m = /^(\S+)\s+(all|status|quiet|default)\s*$/.exec(args);
+      return m ? ["notify", { session: m[1], policy: m[2] }] : USAGE.claude_notify;
+    },
+  },
   claude_worktree: {
     description: "Show a Claude Code session's git worktree: /claude_worktree <session>",
     acceptsArgs: true,
     parse(args) {
       const session = firstWord(args);
       return session ? ["worktree", { session }] : USAGE.claude_worktree;
+    },
+  },
+  claude_merge: {
+    description:
+      "Merge a finished worktree session's branch into its base: /claude_merge [--squash] [--into <branch>] " +
+      "[--resolve] <session>",
+    acceptsArgs: true,
+    parse(args, ctx) {
+      const values = sessionWithOptions(args, ["squash", "resolve"], ["into"]);
+      return values ? ["merge", { ...values, channel: commandChannel(ctx) }] : USAGE.claude_merge;
+    },
+  },
+  claude_pr: {
+    description: "Push a worktree session's branch and open a pull request: /claude_pr [--draft] [--base <branch>] <session>",
+    acceptsArgs: true,
+    parse(args) {
+      const values = sessionWithOptions(args, ["draft"], ["base"]);
+      return values ? ["pr", values] : USAGE.claude_pr;
     },
   },
   claude_respond: {

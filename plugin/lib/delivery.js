@@ -4,8 +4,10 @@
  * delivers. The hand-over directory (clawunits/notifier/gateway.py says it all):
  *
  *   lease        this gateway's pid: the notifier hands items here rather than run `openclaw`
- *   queue/NAME   an item {id, kind: "message"|"wake", texts, channel, account, to, sessionKey, agentId}
- *   done/NAME    our receipt {id, ok, error}, written before queue/NAME is removed
+ *   queue/NAME   an item {id, kind: "message"|"wake"|"edit", texts, channel, account, to, sessionKey, agentId,
+ *                messageId (the message an edit changes)}
+ *   done/NAME    our receipt {id, ok, error, messageIds (what a message became)}, written before queue/NAME is
+ *                removed
  *
  * Exactly once: a receipt already in done/ means the item went out (before a crash): it is never sent again.
  * Items to one chat (or one agent session) go out in the order handed over; a hanging or failing chat never
@@ -14,6 +16,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 
 // A send that neither succeeds nor fails in this long is reported failed (the notifier retries it).
 export const SEND_TIMEOUT_MS = 60_000;
@@ -27,10 +30,11 @@ const inFlight = new Set();
 const unrecorded = new Map();
 
 /**
- * Start delivering from `dir`. `send(item)` and `wake(item)` do the channel work; returns `{stop}`, which
- * waits for the sends under way.
+ * Start delivering from `dir`. `send(item)` (resolving with the sent messages' ids), `wake(item)` and
+ * `edit(item)` do the channel work; returns `{stop}`, which waits for the sends under way. An edit only ever
+ * changes the message it names: it is never sent as a new message.
  */
-export function startDelivery({ dir, send, wake, logger, pid = process.pid }) {
+export function startDelivery({ dir, send, wake, edit, logger, pid = process.pid }) {
   const queueDir = path.join(dir, "queue");
   const doneDir = path.join(dir, "done");
   for (const d of [dir, queueDir, doneDir]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
@@ -75,8 +79,10 @@ export function startDelivery({ dir, send, wake, logger, pid = process.pid }) {
       let result;
       try {
         if (item === null) throw new Error("unreadable item");
-        await withTimeout(item.kind === "wake" ? wake(item) : send(item), SEND_TIMEOUT_MS);
+        const work = item.kind === "wake" ? wake(item) : item.kind === "edit" ? editOf(item) : send(item);
+        const ids = await withTimeout(work, SEND_TIMEOUT_MS);
         result = { id: item.id, ok: true };
+        if (item.kind === "message" && Array.isArray(ids)) result.messageIds = ids;
       } catch (e) {
         result = { id: item?.id ?? idOf(name), ok: false, error: messageOf(e) };
         logger?.warn?.(`clawunits: delivery of ${name} failed: ${result.error}`);
@@ -86,6 +92,11 @@ export function startDelivery({ dir, send, wake, logger, pid = process.pid }) {
       unrecorded.delete(name);
     }
     fs.rmSync(path.join(queueDir, name), { force: true });
+  }
+
+  function editOf(item) {
+    if (!edit) throw new Error("this delivery service cannot edit messages");
+    return edit(item);
   }
 
   let watcher;
@@ -116,14 +127,26 @@ export function gatewaySenders(api) {
     async send(item) {
       const adapter = await api.runtime.channel.outbound.loadAdapter(item.channel);
       if (!adapter?.sendText) throw new Error(`the gateway has no channel ${item.channel} that can send text`);
+      const ids = [];
       for (const text of item.texts) {
-        await adapter.sendText({
+        const sent = await adapter.sendText({
           cfg: api.runtime.config.current(),
           to: String(item.to),
           text,
           ...(item.account ? { accountId: item.account } : {}),
         });
+        ids.push(sent?.messageId != null ? String(sent.messageId) : null);
       }
+      return ids;
+    },
+    async edit(item) {
+      const editor = await channelEditor(item.channel);
+      if (!editor) throw new Error(`the gateway cannot edit messages of channel ${item.channel}`);
+      await editor(String(item.to), String(item.messageId), item.texts[0], {
+        cfg: api.runtime.config.current(),
+        ...(item.account ? { accountId: item.account } : {}),
+        verbose: false,
+      });
     },
     async wake(item) {
       const agentId = item.agentId ?? undefined;
@@ -132,6 +155,47 @@ export function gatewaySenders(api) {
       api.runtime.system.requestHeartbeat({ source: "manual", intent: "immediate", reason: "wake", sessionKey, agentId });
     },
   };
+}
+
+// OpenClaw's plugin API sends text through a channel's outbound adapter but has no edit there (its `message.action`
+// gateway method is for bundled plugins only). The Telegram channel's own edit (the one `openclaw message edit`
+// and its live previews use) is taken from the running OpenClaw's Telegram extension: the same module instance the
+// gateway loaded, so it uses the gateway's account, token and Bot API root. Other channels: none (the notifier
+// sends their status as new messages).
+const EDITORS = { telegram: ["dist/extensions/telegram/runtime-api.js", "editMessageTelegram"] };
+const editors = new Map();
+
+export async function channelEditor(channel, root = openclawRoot()) {
+  const spec = EDITORS[channel];
+  if (!spec || !root) return undefined;
+  if (!editors.has(channel)) {
+    const file = path.join(root, spec[0]);
+    editors.set(
+      channel,
+      fs.existsSync(file)
+        ? import(pathToFileURL(file).href).then((m) => m[spec[1]]).catch(() => undefined)
+        : Promise.resolve(undefined),
+    );
+  }
+  return editors.get(channel);
+}
+
+/** The directory of the OpenClaw package this gateway runs from (its launcher is argv[1]). */
+export function openclawRoot(launcher = process.argv[1]) {
+  let dir;
+  try {
+    dir = path.dirname(fs.realpathSync(launcher));
+  } catch {
+    return undefined;
+  }
+  for (let i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    try {
+      if (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).name === "openclaw") return dir;
+    } catch {
+      // not the package's directory: look further up
+    }
+  }
+  return undefined;
 }
 
 function laneOf(item) {

@@ -14,6 +14,8 @@ export const PERMISSION_MODES = MANIFEST.configSchema.properties.permissionMode.
 // `clawunits sessions --status` (tests/test_plugin_shim.py checks them against the CLI too).
 export const STATUSES = ["all", "running", "waiting", "completed", "failed", "killed", "interrupted", "queued", "limited"];
 export const DEFAULT_RESUME_PROMPT = "Continue where you left off.";
+// What a session tells its chat (the manifest's notifyPolicy enum, as the CLI's --notify choices).
+export const NOTIFY_POLICIES = MANIFEST.configSchema.properties.notifyPolicy.enum;
 
 // ---------------------------------------------------------------------------------- shared parameters
 
@@ -135,6 +137,17 @@ export const OPERATIONS = {
         rpc: ["permissionMode", "permission_mode"],
         description: "Permission mode (default: the configured permissionMode)",
         schema: { enum: PERMISSION_MODES },
+      },
+      {
+        key: "notify",
+        kind: "string",
+        flag: "notify",
+        tool: "notify",
+        rpc: ["notify", "notifyPolicy", "notify_policy"],
+        description:
+          "What the chat is told: all (every notification), status (one status message edited in place, plus " +
+          "questions, plans and the end) or quiet (only questions, plans and the end); default: notifyPolicy",
+        schema: { enum: NOTIFY_POLICIES },
       },
       ORIGIN_CHANNEL,
       AGENT,
@@ -342,6 +355,35 @@ export const OPERATIONS = {
     rpc: { scope: "operator.write" },
   },
 
+  notify: {
+    command: ["notify"],
+    params: [
+      SESSION,
+      {
+        key: "policy",
+        kind: "string",
+        positional: true,
+        required: true,
+        tool: "policy",
+        rpc: ["policy", "notify", "notifyPolicy"],
+        description:
+          "all (every notification), status (one status message edited in place, plus questions, plans and the " +
+          "end), quiet (only questions, plans and the end), or default (the configured notifyPolicy)",
+        schema: { enum: [...NOTIFY_POLICIES, "default"] },
+      },
+      AGENT,
+    ],
+    tool: {
+      name: "claude_notify",
+      label: "Set what a Claude Code session tells its chat",
+      description:
+        "Change what a Claude Code session tells its chat from now on: all, status (one live status message " +
+        "edited in place), quiet, or default.",
+      context: asAgent,
+    },
+    rpc: { scope: "operator.write" },
+  },
+
   output: {
     command: ["output"],
     params: [
@@ -450,6 +492,94 @@ export const OPERATIONS = {
         "its commits, uncommitted changes and diff stat against the base (read-only).",
     },
     rpc: { scope: "operator.read" },
+  },
+
+  // A finished worktree session's branch into its base; a conflict (or a dirty target) changes nothing.
+  merge: {
+    command: ["merge"],
+    params: [
+      SESSION,
+      {
+        key: "squash",
+        kind: "flag",
+        flag: "squash",
+        tool: "squash",
+        rpc: ["squash"],
+        description: "One commit on the target instead of a merge commit",
+      },
+      {
+        key: "into",
+        kind: "string",
+        flag: "into",
+        tool: "into",
+        rpc: ["into"],
+        description: "The local branch to merge into (default: the branch the session started from)",
+      },
+      {
+        key: "resolve",
+        kind: "flag",
+        flag: "resolve",
+        tool: "resolve",
+        rpc: ["resolve"],
+        description: "On a conflict, launch a session that resolves it in the worktree (then merge again)",
+      },
+      {
+        key: "instructions",
+        kind: "string",
+        flag: "instructions",
+        tool: "instructions",
+        rpc: ["instructions"],
+        description: "With resolve: added to the resolving session's prompt",
+        when: (v) => v.resolve,
+      },
+      CHANNEL,
+      AGENT,
+    ],
+    tool: {
+      name: "claude_merge",
+      label: "Merge Claude Code session",
+      description:
+        "Merge a finished worktree session's branch (with any work it left uncommitted) into its base branch, or " +
+        "into `into`. On a conflict, or uncommitted changes in the target's checkout, nothing changes and the " +
+        "answer says why; with resolve, a conflict launches a session that resolves it. A merged, clean worktree " +
+        "is removed afterwards.",
+      context: (values, ctx, config) => ({ ...asAgent(values, ctx), channel: launchChannel(ctx, config) }),
+    },
+    rpc: { scope: "operator.write" },
+  },
+
+  pr: {
+    command: ["pr"],
+    params: [
+      SESSION,
+      {
+        key: "base",
+        kind: "string",
+        flag: "base",
+        tool: "base",
+        rpc: ["base"],
+        description: "The branch the pull request goes into (default: the branch the session started from)",
+      },
+      {
+        key: "remote",
+        kind: "string",
+        flag: "remote",
+        tool: "remote",
+        rpc: ["remote"],
+        description: "The git remote to push to (default: origin, or the only one)",
+      },
+      { key: "draft", kind: "flag", flag: "draft", tool: "draft", rpc: ["draft"], description: "Open it as a draft" },
+      AGENT,
+    ],
+    tool: {
+      name: "claude_pr",
+      label: "Pull request for Claude Code session",
+      description:
+        "Push a worktree session's branch and open a GitHub pull request with gh; the title and body come from " +
+        "the session's prompt and final summary. Answers the pull request's address.",
+      context: asAgent,
+    },
+    rpc: { scope: "operator.write" },
   },
 
   // A resume is a launch with --resume (its prompt on stdin); workdir and model default to the session's.

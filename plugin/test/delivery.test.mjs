@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 
 import { gatewayFacts } from "../index.js";
-import { startDelivery } from "../lib/delivery.js";
+import { channelEditor, openclawRoot, startDelivery } from "../lib/delivery.js";
 
 function handover() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clawunits-delivery-"));
@@ -103,5 +103,61 @@ describe("gateway facts in the config sync", () => {
     assert.deepEqual(gatewayFacts({}, env), { openclawStateDir: "/srv/oc", openclawConfigPath: "/srv/oc/openclaw.json" });
     assert.deepEqual(gatewayFacts({ openclawStateDir: "/mine" }, env), { openclawConfigPath: "/srv/oc/openclaw.json" });
     assert.deepEqual(gatewayFacts({}, {}), {});
+  });
+
+  it("a message's receipt carries the ids the channel gave (the status message is edited by its id)", async () => {
+    const h = handover();
+    const name = h.put(message("s", "1", "status"));
+    const d = startDelivery({ dir: h.dir, send: async () => ["5001"], wake: async () => {} });
+    await waitFor(() => h.receipt(name));
+    await d.stop();
+    assert.deepEqual(h.receipt(name), { id: "s", ok: true, messageIds: ["5001"] });
+  });
+
+  it("an edit changes the message it names and is never sent as a new message, even when it fails", async () => {
+    const h = handover();
+    const sent = [];
+    const edited = [];
+    const edit = async (i) => {
+      if (i.messageId === "gone") throw new Error("Bad Request: message to edit not found");
+      edited.push([i.to, i.messageId, i.texts[0]]);
+    };
+    const ok = h.put({ ...message("e1", "1", "running"), kind: "edit", messageId: "5001" });
+    const gone = h.put({ ...message("e2", "1", "done"), kind: "edit", messageId: "gone" });
+    const d = startDelivery({ dir: h.dir, send: async (i) => sent.push(i.id), wake: async () => {}, edit });
+    await waitFor(() => h.receipt(ok) && h.receipt(gone));
+    await d.stop();
+    assert.deepEqual(edited, [["1", "5001", "running"]]);
+    assert.deepEqual(sent, []);
+    assert.deepEqual(h.receipt(ok), { id: "e1", ok: true });
+    assert.equal(h.receipt(gone).ok, false);
+    assert.match(h.receipt(gone).error, /message to edit not found/);
+  });
+
+  it("a service that cannot edit refuses an edit in its receipt (and sends nothing)", async () => {
+    const h = handover();
+    const sent = [];
+    const name = h.put({ ...message("e", "1", "x"), kind: "edit", messageId: "1" });
+    const d = startDelivery({ dir: h.dir, send: async (i) => sent.push(i.id), wake: async () => {} });
+    await waitFor(() => h.receipt(name));
+    await d.stop();
+    assert.equal(h.receipt(name).ok, false);
+    assert.deepEqual(sent, []);
+  });
+
+  it("finds the running OpenClaw's package from its launcher, and the Telegram channel's edit in it", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "clawunits-openclaw-"));
+    fs.writeFileSync(path.join(root, "package.json"), JSON.stringify({ name: "openclaw", type: "module" }));
+    fs.writeFileSync(path.join(root, "openclaw.mjs"), "");
+    const ext = path.join(root, "dist", "extensions", "telegram");
+    fs.mkdirSync(ext, { recursive: true });
+    fs.writeFileSync(path.join(ext, "runtime-api.js"), "export async function editMessageTelegram() { return 'ed'; }\n");
+    fs.mkdirSync(path.join(root, "bin"));
+    fs.symlinkSync(path.join(root, "openclaw.mjs"), path.join(root, "bin", "openclaw"));
+    assert.equal(openclawRoot(path.join(root, "bin", "openclaw")), fs.realpathSync(root));
+    assert.equal(openclawRoot(path.join(root, "nowhere")), undefined);
+    const editor = await channelEditor("telegram", root);
+    assert.equal(await editor(), "ed");
+    assert.equal(await channelEditor("discord", root), undefined);
   });
 });

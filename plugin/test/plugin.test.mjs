@@ -67,7 +67,7 @@ const argvOf = () => fake.lastCall().argv;
 const stdinOf = () => fake.lastCall().stdin;
 
 describe("registration", () => {
-  it("registers 9 tools, 9 commands, 10 RPC methods and the config service", async () => {
+  it("registers the tools, commands, RPC methods and the config service", async () => {
     const api = await setup();
     assert.deepEqual([...api.tools.keys()], TOOL_NAMES);
     for (const name of TOOL_NAMES) {
@@ -82,6 +82,9 @@ describe("registration", () => {
       "claude_bg",
       "claude_fg",
       "claude_kill",
+      "claude_merge",
+      "claude_notify",
+      "claude_pr",
       "claude_recover",
       "claude_respond",
       "claude_resume",
@@ -96,7 +99,10 @@ describe("registration", () => {
       "claude-code.fg",
       "claude-code.kill",
       "claude-code.launch",
+      "claude-code.merge",
+      "claude-code.notify",
       "claude-code.output",
+      "claude-code.pr",
       "claude-code.recover",
       "claude-code.respond",
       "claude-code.resume",
@@ -108,6 +114,8 @@ describe("registration", () => {
     assert.equal(api.methodOptions.get("claude-code.worktree").scope, "operator.read");
     assert.equal(api.methodOptions.get("claude-code.launch").scope, "operator.write");
     assert.equal(api.methodOptions.get("claude-code.recover").scope, "operator.write");
+    assert.equal(api.methodOptions.get("claude-code.merge").scope, "operator.write");
+    assert.equal(api.methodOptions.get("claude-code.pr").scope, "operator.write");
     assert.deepEqual(
       api.services.map((s) => s.id),
       ["clawunits-config"],
@@ -126,6 +134,7 @@ describe("registration", () => {
       "model",
       "multi_turn_disabled",
       "name",
+      "notify",
       "permission_mode",
       "prompt",
       "resume_session_id",
@@ -141,6 +150,9 @@ describe("registration", () => {
     assert.deepEqual(props("claude_bg"), ["session"]);
     assert.deepEqual(props("claude_kill"), ["remove_worktree", "session"]);
     assert.deepEqual(props("claude_worktree"), ["session"]);
+    assert.deepEqual(props("claude_merge"), ["instructions", "into", "resolve", "session", "squash"]);
+    assert.deepEqual(props("claude_pr"), ["base", "draft", "remote", "session"]);
+    assert.deepEqual(props("claude_notify"), ["policy", "session"]);
     assert.deepEqual(props("claude_output"), ["full", "lines", "session"]);
     assert.deepEqual(props("claude_sessions"), ["status"]);
     assert.deepEqual(props("claude_stats"), []);
@@ -589,6 +601,8 @@ describe("chat commands", () => {
     ]);
     assert.equal(stdinOf(), "fix --it");
     assert.equal(res.text, display);
+    await api.command("claude", "--notify status --name z go");
+    assert.deepEqual(argvOf(), ["launch", "--json", "--surface", "chat", "--name=z", "--notify=status", "--channel=webchat|cli", "--", "-"]);
     await api.command("claude", "--name y --worktree go");
     assert.deepEqual(argvOf(), ["launch", "--json", "--surface", "chat", "--name=y", "--channel=webchat|cli", "--worktree", "--", "-"]);
     fake.setReply("worktree", { stdout: { display: "🌿 x [a] — RUNNING" } });
@@ -599,11 +613,73 @@ describe("chat commands", () => {
     assert.deepEqual(argvOf(), ["kill", "--json", "--remove-worktree", "--", "x"]);
   });
 
+  it("/claude_merge [--squash] [--into] [--resolve], /claude_pr [--draft] [--base], and their tools", async () => {
+    const api = await setup();
+    fake.setReply("merge", { stdout: { merged: true, display: "🔀 [x] merged clawunits/x into main (commit abc)" } });
+    const res = await api.command("claude_merge", "--squash --into release --resolve x");
+    assert.equal(res.text, "🔀 [x] merged clawunits/x into main (commit abc)");
+    assert.deepEqual(argvOf(), [
+      "merge",
+      "--json",
+      "--squash",
+      "--into=release",
+      "--resolve",
+      "--channel=webchat|cli",
+      "--",
+      "x",
+    ]);
+    await api.command("claude_merge", "x");
+    assert.deepEqual(argvOf(), ["merge", "--json", "--channel=webchat|cli", "--", "x"]);
+    fake.setReply("pr", { stdout: { url: "https://github.com/o/r/pull/7", display: "🔗 [x] pull request opened" } });
+    assert.equal((await api.command("claude_pr", "--draft --base dev x")).text, "🔗 [x] pull request opened");
+    assert.deepEqual(argvOf(), ["pr", "--json", "--base=dev", "--draft", "--", "x"]);
+    for (const bad of ["", "--into", "--squash", "a b", "--bogus x"]) {
+      assert.match((await api.command("claude_merge", bad)).text, /^Usage: \/claude_merge/, bad);
+    }
+    assert.match((await api.command("claude_pr", "--base")).text, /^Usage: \/claude_pr/);
+
+    const ctx = { agentId: "main", workspaceDir: "/ws/seo", messageChannel: "telegram|111" };
+    await api.tool("claude_merge", { session: "x", resolve: true, instructions: "keep ours" }, ctx);
+    assert.deepEqual(argvOf(), [
+      "merge",
+      "--json",
+      "--resolve",
+      "--instructions=keep ours",
+      "--channel=telegram|111",
+      "--agent=main",
+      "--",
+      "x",
+    ]);
+    await api.tool("claude_merge", { session: "x", instructions: "ignored without resolve" }, ctx);
+    assert.ok(!argvOf().some((a) => a.startsWith("--instructions")));
+    await api.tool("claude_pr", { session: "x", remote: "up" }, ctx);
+    assert.deepEqual(argvOf(), ["pr", "--json", "--remote=up", "--agent=main", "--", "x"]);
+  });
+
+  it("/claude_notify, claude_notify and claude-code.notify change a session's notify policy as its caller", async () => {
+    const api = await setup();
+    const display = "Notifications of x [a]: status";
+    fake.setReply("notify", { stdout: { id: "a", name: "x", notify: "status", effective: "status", display } });
+    assert.equal((await api.command("claude_notify", "x status")).text, display);
+    assert.deepEqual(argvOf(), ["notify", "--json", "--", "x", "status"]);
+    assert.match((await api.command("claude_notify", "x loud")).text, /^Usage: \/claude_notify/);
+    assert.match((await api.command("claude_notify", "x")).text, /^Usage: \/claude_notify/);
+    const res = await api.tool("claude_notify", { session: "x", policy: "quiet" }, { agentId: "main" });
+    assert.equal(res.content[0].text, display);
+    assert.deepEqual(argvOf(), ["notify", "--json", "--agent=main", "--", "x", "quiet"]);
+    const answer = await api.rpc("claude-code.notify", { session: "x", policy: "default" });
+    assert.equal(answer.ok, true);
+    assert.deepEqual(argvOf(), ["notify", "--json", "--", "x", "default"]);
+    fake.setReply("launch", { stdout: { ...SESSION, display: "launched" } });
+    await api.tool("claude_launch", { prompt: "p", notify: "status" }, { agentId: "main" });
+    assert.ok(argvOf().includes("--notify=status"), argvOf().join(" "));
+  });
+
   it("answers usage texts instead of calling the CLI with nothing", async () => {
     const api = await setup();
     assert.equal(
       (await api.command("claude", "  ")).text,
-      "Usage: /claude [--name <name>] [--worktree [--base <branch>]] <prompt>",
+      "Usage: /claude [--name <name>] [--worktree [--base <branch>]] [--notify all|status|quiet] <prompt>",
     );
     assert.match((await api.command("claude", "--worktree")).text, /^Usage: \/claude /);
     assert.match((await api.command("claude_kill", "--remove-worktree")).text, /^Usage: \/claude_kill/);
