@@ -274,3 +274,15 @@ def test_a_resume_whose_unit_cannot_start_stays_parked_and_tries_again(claw: Cla
         assert session(claw, s["id"])["status"] == "limited"
     finally:
         stop_timers(claw)
+
+
+def test_the_status_message_of_a_parked_session() -> None:
+    from clawunits.notifier.status import status_text
+    from clawunits.render import local_time
+    from clawunits.state.models import SessionRecord
+
+    r = SessionRecord(id="a", name="n", prompt="p", workdir="/", unit="u", created_at="2026-01-01T00:00:00Z")
+    parked = r.turn_started().parked("five_hour", "2026-01-01T05:00:00Z", 1.0, "usage limit")
+    first = status_text(parked, "Bash — ls").splitlines()[0]
+    assert first == f"⏸️ [n] usage limit (five_hour); resumes at {local_time('2026-01-01T05:00:00Z')}"
+    assert "🔧" not in status_text(parked, "Bash — ls")
