@@ -27,7 +27,17 @@ def recover(
     """
     ctx.authorize(Action.READ if dry_run else Action.RECOVER)
     if boot and not ctx.settings.recoverOnBoot:
+        _drain_queue(ctx)
         return RecoverReport([], dry_run, disabled="recoverOnBoot is false")
+    try:
+        return _recover(ctx, refs, dry_run, agent)
+    finally:
+        if boot and not dry_run:
+            # The interrupted sessions took their slots again; the launch queue gets what is left.
+            _drain_queue(ctx)
+
+
+def _recover(ctx: Context, refs: list[str] | None, dry_run: bool, agent: str | None) -> RecoverReport:
     with ctx.store.lock("recover"):
         if refs:
             chosen = [_recoverable(sessions.get(ctx, ref, agent)) for ref in refs]
@@ -35,6 +45,13 @@ def recover(
             records = sessions.list_sessions(ctx, include_archived=True, agent=agent)
             chosen = [r for r in records if r.status is Status.INTERRUPTED]
         return RecoverReport([_recover_one(ctx, r, dry_run) for r in chosen], dry_run)
+
+
+def _drain_queue(ctx: Context) -> None:
+    """At the user manager's start: the queue waited through the restart (its records are all it is)."""
+    from clawunits.service import queue
+
+    queue.quiet_drain(ctx)
 
 
 def _recoverable(record: SessionRecord) -> SessionRecord:
