@@ -76,6 +76,7 @@ for command in (
     sessions.respond,
     sessions.recover,
     sessions.resume,
+    sessions.queue,
     viewing.fg,
     viewing.bg,
     admin.notifier,
