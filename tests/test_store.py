@@ -95,6 +95,8 @@ def full_record() -> SessionRecord:
             repo="/home/dev/projects/webapp",
             removed=True,
         ),
+        queue_priority=True,
+        queued_worktree_base="release/1.2",
         schema=1,
     )
 
