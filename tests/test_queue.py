@@ -209,3 +209,28 @@ def test_each_dequeued_session_is_announced_once_across_a_notifier_restart(claw:
     assert not [t for t in texts if "[q-gone]" in t], "a session killed in the queue never ran"
     launched = [t.split("]")[0] for t in texts if "Launched" in t]
     assert launched == ["↩️ [busy", "↩️ [q-one", "↩️ [q-two"]
+
+
+def test_a_queued_resume_continues_its_conversation_as_it_is_when_it_starts(claw: Claw) -> None:
+    claw.write_config(maxSessions=1)
+    origin = claw.launch("[[text: noted]] remember kiwi", "--name", "origin", "--multi-turn-disabled")
+    first = claw.json("wait", origin["id"], "--ended", "--timeout", "90")
+    busy = claw.launch("[[slow: 90]] keep the slot", "--name", "busy")
+    one = claw.json("resume", "origin", "[[text: one]] go on", "--name", "cont-one")
+    two = claw.json("resume", "origin", "[[text: two]] and on", "--name", "cont-two", "--multi-turn-disabled")
+    claw.launched += [one["unit"], two["unit"]]
+    assert (one["status"], one["queuePosition"], two["queuePosition"]) == ("queued", 1, 2)
+    assert one["resumedFrom"] == two["resumedFrom"] == origin["id"]
+
+    claw.run("kill", busy["id"])
+    # cont-one continues the conversation; when its task is done (it stays open for follow-ups), cont-two takes
+    # the slot, closes it (one conversation, one Claude Code process) and goes on from where cont-one left it.
+    wait_until(lambda: status_of(claw, two["id"]) == "completed", timeout=150, what="cont-two to run")
+    done = {s["name"]: s for s in claw.json("sessions")["sessions"]}
+    assert done["cont-one"]["status"] == "completed" and done["cont-one"]["waitingFor"] is None
+    assert done["cont-one"]["claudeSessionId"] == done["cont-two"]["claudeSessionId"] == first["claudeSessionId"]
+    # Its lifetime budget counts what the conversation spent while it waited in the queue.
+    spent = round(first["costUsd"] + done["cont-one"]["costUsd"], 6)
+    assert done["cont-one"]["priorCostUsd"] == first["costUsd"]
+    assert done["cont-two"]["priorCostUsd"] == spent > first["costUsd"]
+    assert done["cont-one"]["completedAt"] <= done["cont-two"]["startedAt"]

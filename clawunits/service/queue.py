@@ -102,6 +102,7 @@ def _take(
 
 
 def _start(ctx: Context, record: SessionRecord, created: WorktreeInfo | None) -> Started:
+    from clawunits.service import kill
     from clawunits.service import worktree as worktrees
     from clawunits.service.launch import start
 
@@ -112,25 +113,39 @@ def _start(ctx: Context, record: SessionRecord, created: WorktreeInfo | None) ->
             worktrees.discard(created)
         return Started(current, f"it is {current.status.value}")
     try:
+        for holder in _holders(current, ctx.store.all()):
+            if holder.status.is_terminal:
+                kill.close_open(ctx, holder)  # done, open for follow-ups: its conversation continues here
+    except ClawunitsError as e:
+        return Started(_fail(ctx, current, e.message, created), e.message)
+    try:
+        # A unit that fails to start marks the session failed (and removes its new worktree) itself.
         start(ctx, current, created)
     except ClawunitsError as e:
         return Started(ctx.store.load(record.id), e.message)
     return Started(ctx.store.load(record.id))
 
 
-def _conversation_busy(record: SessionRecord, records: list[SessionRecord]) -> bool:
-    """It resumes (not forks) a Claude session that another session runs now: two Claude Code processes must
-    not append to one transcript, so it waits."""
+def _holders(record: SessionRecord, records: list[SessionRecord]) -> list[SessionRecord]:
+    """The other sessions that work (or are parked at a usage limit) in the Claude session ``record`` resumes
+    (not forks): two Claude Code processes must not append to one transcript. Queued ones wait their turn."""
     conversation = record.resume_claude_session_id
     if conversation is None or record.forked:
-        return False
-    return any(
-        r.id != record.id
-        and r.is_open
-        and not r.status.is_parked
-        and conversation in (r.claude_session_id, r.resume_claude_session_id)
+        return []
+    return [
+        r
         for r in records
-    )
+        if r.id != record.id
+        and r.is_open
+        and r.status is not Status.QUEUED
+        and conversation in (r.claude_session_id, r.resume_claude_session_id)
+    ]
+
+
+def _conversation_busy(record: SessionRecord, records: list[SessionRecord]) -> bool:
+    """Another session works in its conversation now (or is parked in it): it waits. One whose task is done
+    and only waits for follow-ups is closed when this one starts, as a resume does."""
+    return any(not r.status.is_terminal for r in _holders(record, records))
 
 
 def _prior_cost(record: SessionRecord, records: list[SessionRecord]) -> float:
