@@ -269,8 +269,10 @@ def merged(res: MergeResult) -> str:
     branch = r.worktree.branch if r.worktree else "?"
     if res.resolver is not None:
         files = ", ".join(res.conflicts[:5]) + (f" and {len(res.conflicts) - 5} more" if len(res.conflicts) > 5 else "")
+        # Beyond maxSessions the resolver waits in the launch queue: it starts by itself.
+        how = "queued" if res.resolver.status is Status.QUEUED else "launched"
         return (
-            f"⚔️ [{r.name}] merging {branch} into {res.into} conflicts in {files}: launched "
+            f"⚔️ [{r.name}] merging {branch} into {res.into} conflicts in {files}: {how} "
             f"[{res.resolver.name}] ({res.resolver.id}) to resolve it in the worktree; merge again when it has finished"
         )
     if res.already_merged:

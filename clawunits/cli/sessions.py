@@ -1,15 +1,18 @@
-"""Commands that change sessions: launch, resume, respond, kill, recover."""
+"""Commands that change sessions: launch, resume, respond, kill, recover, queue."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from clawunits.cli.common import agent_option, emit, get_service, json_option, reader, skipped, surface_option
 from clawunits.cli.launch_options import launch_options, launch_request
 from clawunits.notify_policy import NOTIFY_POLICIES
+
+if TYPE_CHECKING:
+    from clawunits.state.models import SessionRecord
 
 
 @click.command()
@@ -28,7 +31,7 @@ def launch(ctx: click.Context, prompt: str, as_json: bool, surface: str | None, 
     _emit_launched(ctx, as_json, record, surface)
 
 
-def _emit_launched(ctx: click.Context, as_json: bool, record: Any, surface: str | None) -> None:
+def _emit_launched(ctx: click.Context, as_json: bool, record: SessionRecord, surface: str | None) -> None:
     """A launch's reply: launched, or queued with its place (``status: "queued"``, ``queuePosition``)."""
     from clawunits import render
     from clawunits.state.models import Status
