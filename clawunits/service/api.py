@@ -41,6 +41,7 @@ from clawunits.state.models import SessionRecord
 
 if TYPE_CHECKING:
     from clawunits.service import worktree as worktrees
+    from clawunits.service.queue import Started
 
 __all__ = [
     "MAX_BUDGET_USD",
@@ -241,7 +242,7 @@ class Service(Context):
 
         return queue.positions(self.store.all())
 
-    def drain_queue(self) -> list[Any]:
+    def drain_queue(self) -> list[Started]:
         """Start queued sessions while slots are free (see :func:`clawunits.service.queue.drain`)."""
         from clawunits.service import queue
 
