@@ -22,6 +22,8 @@ from notifier_harness import configure as configure_notifier
 from notifier_harness import running_notifier
 from test_worktree import branches, make_repo
 
+from clawunits.state.models import parse_ts
+
 
 def stored(claw: Claw, session_id: str) -> dict[str, Any]:
     """The session's record as the store holds it (read without running clawunits)."""
@@ -110,6 +112,9 @@ def test_queued_in_order_with_priority_kill_and_started_by_themselves(claw: Claw
 
     done = {s["name"]: s for s in claw.json("sessions")["sessions"]}
     assert done["busy"]["completedAt"] <= done["urgent"]["startedAt"]
+    for ended, started in (("busy", "urgent"), ("urgent", "first")):
+        gap = parse_ts(done[started]["startedAt"]) - parse_ts(done[ended]["completedAt"])
+        print(f"slot freed by {ended} -> {started} starting: {gap.total_seconds():.2f} s")
     # First started when urgent's task was done, not when its (idle) unit ended: that one still runs.
     assert done["urgent"]["completedAt"] <= done["first"]["startedAt"]
     assert systemctl(claw, "is-active", urgent["unit"]).stdout.strip() == "active"
