@@ -93,10 +93,37 @@ def _launched_in_chat(r: SessionRecord) -> str:
     return "\n".join(lines)
 
 
-def session_entry(r: SessionRecord) -> str:
-    mode = "multi-turn" if r.multi_turn else "single-turn"
+def queued(r: SessionRecord, position: int, surface: Surface = Surface.SHELL) -> str:
+    """The reply to a launch that waits in the launch queue (``position`` 1: it starts next)."""
+    head = f"🕒 [{r.name}] queued ({position - 1} ahead)"
+    if surface is Surface.CHAT:
+        return f"{head}\n  ID: {r.id}\n  Prompt: {quoted_prompt(r.prompt, 80)}"
     lines = [
-        f"{r.status.icon} {r.name} [{r.id}] — {r.status.value.upper()} ({duration(r.duration_ms)}) {mode}",
+        head,
+        f"  ID: {r.id}",
+        f"  Prompt: {quoted_prompt(r.prompt, 80)}",
+        "  It starts by itself when a slot frees (maxSessions); the chat is told when it is launched.",
+        f"  Use {surface.step('sessions')} to see the queue, {surface.step('kill')} to take it out.",
+    ]
+    return "\n".join(lines)
+
+
+def queue_list(records: list[SessionRecord]) -> str:
+    """The launch queue, in the order it starts."""
+    if not records:
+        return "The launch queue is empty."
+    lines = [f"Launch queue ({len(records)}):"]
+    for place, r in enumerate(records, start=1):
+        front = " ⏫ priority" if r.queue_priority else ""
+        lines.append(f"  {place}. {r.name} [{r.id}]{front} — queued {ago(r.created_at)}: {quoted_prompt(r.prompt, 60)}")
+    return "\n".join(lines)
+
+
+def session_entry(r: SessionRecord, place: int | None = None) -> str:
+    mode = "multi-turn" if r.multi_turn else "single-turn"
+    status = r.status.value.upper() + (f" #{place}" if place else "")
+    lines = [
+        f"{r.status.icon} {r.name} [{r.id}] — {status} ({duration(r.duration_ms)}) {mode}",
         f"   📁 {r.workdir}",
         f"   📝 {quoted_prompt(r.prompt, 80)}",
     ]
@@ -126,8 +153,11 @@ def session_entry(r: SessionRecord) -> str:
     return "\n".join(lines)
 
 
-def session_list(records: list[SessionRecord]) -> str:
-    return "\n\n".join(session_entry(r) for r in records) if records else "No sessions found."
+def session_list(records: list[SessionRecord], places: dict[str, int] | None = None) -> str:
+    """``places``: the launch queue's positions of the queued sessions, by id."""
+    if not records:
+        return "No sessions found."
+    return "\n\n".join(session_entry(r, (places or {}).get(r.id)) for r in records)
 
 
 def output(r: SessionRecord, lines: list[str]) -> str:
@@ -212,6 +242,8 @@ def backgrounded(records: list[SessionRecord], explicit: bool) -> str:
 def killed(r: SessionRecord, already: bool) -> str:
     if already:
         return f"Session {r.name} [{r.id}] is already {r.status.value}. No action needed."
+    if r.started_at is None:
+        return f"Session {r.name} [{r.id}] was taken out of the launch queue; it will not start."
     return f"Session {r.name} [{r.id}] has been terminated."
 
 
@@ -256,8 +288,10 @@ def merged(res: MergeResult) -> str:
     branch = r.worktree.branch if r.worktree else "?"
     if res.resolver is not None:
         files = ", ".join(res.conflicts[:5]) + (f" and {len(res.conflicts) - 5} more" if len(res.conflicts) > 5 else "")
+        # Beyond maxSessions the resolver waits in the launch queue: it starts by itself.
+        how = "queued" if res.resolver.status is Status.QUEUED else "launched"
         return (
-            f"⚔️ [{r.name}] merging {branch} into {res.into} conflicts in {files}: launched "
+            f"⚔️ [{r.name}] merging {branch} into {res.into} conflicts in {files}: {how} "
             f"[{res.resolver.name}] ({res.resolver.id}) to resolve it in the worktree; merge again when it has finished"
         )
     if res.already_merged:
@@ -369,6 +403,9 @@ def stats(s: dict[str, Any]) -> str:
         used = f", {p['utilization'] * 100:.0f}% used" if p.get("utilization") is not None else ""
         lines.append(f"   ⏸️ {p['name']} [{p['id']}]: {p['window']} limit, resumes at {local_time(p['resetsAt'])}{used}")
     lines += _worktree_usage(s.get("worktrees"))
+    if s.get("launchQueue"):
+        waiting = ", ".join(f"{q['queuePosition']}. {q['name']}" for q in s["launchQueue"])
+        lines += ["", f"🕒 Launch queue: {waiting}"]
     top = s["mostExpensive"]
     if top:
         lines += [

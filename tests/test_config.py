@@ -53,6 +53,7 @@ agentRunsWithoutRequester = "read-only"
 wakeAgentOnCommandLaunch = true
 notifyPolicy = "status"
 notifyPolicyByChannel = { "telegram|bot|5" = "quiet", discord = "all" }
+queueLaunches = false
 """
 
 
@@ -120,6 +121,7 @@ def test_file_with_every_option(tmp_path: Path) -> None:
         wakeAgentOnCommandLaunch=True,
         notifyPolicy="status",
         notifyPolicyByChannel={"telegram|bot|5": "quiet", "discord": "all"},
+        queueLaunches=False,
     )
     # The file above really sets every option there is: a new option needs a line here.
     for f in dataclasses.fields(Settings):

@@ -372,7 +372,7 @@ def test_auto_respond_cap(claw: Claw) -> None:
 
 
 def test_max_sessions_counts_live_sessions(claw: Claw) -> None:
-    claw.write_config(maxSessions=2)
+    claw.write_config(maxSessions=2, queueLaunches=False)
     a = claw.launch("[[slow: 30]] busy one", "--name", "busy-one")
     claw.launch("[[slow: 30]] busy two", "--name", "busy-two")
     line = fails(claw, "launch", "third", "--workdir", str(claw.workdir), code=5)

@@ -102,6 +102,8 @@ def full_record() -> SessionRecord:
         limit_resumes=1,
         limit_resumed_at="2026-11-22T00:03:00.000Z",
         limit_warned=["five_hour"],
+        queue_priority=True,
+        queued_worktree_base="release/1.2",
         schema=1,
     )
 

@@ -73,6 +73,10 @@ LAUNCH_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             "help": "What the chat is told: all, status (one edited status message) or quiet (default: config).",
         },
     ),
+    "priority": (
+        ("--priority",),
+        {"is_flag": True, "help": "Beyond maxSessions: queue it at the front of the launch queue."},
+    ),
 }
 
 

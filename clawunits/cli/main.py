@@ -77,6 +77,7 @@ for command in (
     sessions.recover,
     sessions.unpark,
     sessions.resume,
+    sessions.queue,
     viewing.fg,
     viewing.bg,
     admin.notifier,

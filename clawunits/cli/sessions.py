@@ -1,15 +1,18 @@
-"""Commands that change sessions: launch, resume, respond, kill, recover."""
+"""Commands that change sessions: launch, resume, respond, kill, recover, queue."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from clawunits.cli.common import agent_option, emit, get_service, json_option, reader, skipped, surface_option
 from clawunits.cli.launch_options import launch_options, launch_request
 from clawunits.notify_policy import NOTIFY_POLICIES
+
+if TYPE_CHECKING:
+    from clawunits.state.models import SessionRecord
 
 
 @click.command()
@@ -20,13 +23,25 @@ from clawunits.notify_policy import NOTIFY_POLICIES
 @click.pass_context
 def launch(ctx: click.Context, prompt: str, as_json: bool, surface: str | None, **opts: Any) -> None:
     """Launch a session running PROMPT in its own systemd user unit (PROMPT "-" reads it from stdin)."""
-    from clawunits import render
 
     if prompt == "-":
         # Long prompts cannot travel as one argument (the kernel caps each at 128 KiB).
         prompt = sys.stdin.read()
     record = get_service(ctx).launch(launch_request(prompt, opts))
-    emit(as_json, record.to_json(), render.launched(record, reader(surface)))
+    _emit_launched(ctx, as_json, record, surface)
+
+
+def _emit_launched(ctx: click.Context, as_json: bool, record: SessionRecord, surface: str | None) -> None:
+    """A launch's reply: launched, or queued with its place (``status: "queued"``, ``queuePosition``)."""
+    from clawunits import render
+    from clawunits.state.models import Status
+
+    if record.status is not Status.QUEUED:
+        emit(as_json, record.to_json(), render.launched(record, reader(surface)))
+        return
+    position = get_service(ctx).queue_positions().get(record.id, 1)
+    data = {**record.to_json(), "queuePosition": position, "queueAhead": position - 1}
+    emit(as_json, data, render.queued(record, position, reader(surface)))
 
 
 @click.command()
@@ -42,6 +57,7 @@ def launch(ctx: click.Context, prompt: str, as_json: bool, surface: str | None, 
     "multi_turn_disabled",
     "origin_channel",
     "origin_agent",
+    "priority",
     help={
         "fork": "Continue in a new Claude session, leaving the original as it was.",
         "workdir": "Working directory (default: the resumed session's).",
@@ -81,7 +97,7 @@ def resume(
     if prompt == "-":
         prompt = sys.stdin.read()
     record = service.launch(launch_request(prompt or "Continue where you left off.", opts, resume=session))
-    emit(as_json, record.to_json(), render.launched(record, reader(surface)))
+    _emit_launched(ctx, as_json, record, surface)
 
 
 @click.command()
@@ -237,3 +253,46 @@ def unpark(ctx: click.Context, session: str, timer: bool, agent: str | None, as_
     emit(as_json, data, text)
     if item.action == "error":
         sys.exit(1)
+
+
+@click.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def queue(ctx: click.Context, as_json: bool) -> None:
+    """Show the launch queue: sessions waiting for a slot (maxSessions), in the order they start.
+
+    A launch beyond maxSessions waits here (config queueLaunches) and starts by itself when a session ends or
+    finishes its task; launch --priority puts it at the front, kill takes it out.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from clawunits import render
+
+    records = get_service(ctx).queue()
+    data = {
+        "sessions": [{**r.to_json(), "queuePosition": i} for i, r in enumerate(records, start=1)],
+        "count": len(records),
+    }
+    emit(as_json, data, render.queue_list(records))
+
+
+@queue.command("start")
+@click.option("--quiet", is_flag=True, help="Print nothing; errors go to stderr (the starter unit runs it so).")
+@json_option
+@click.pass_context
+def queue_start(ctx: click.Context, quiet: bool, as_json: bool) -> None:
+    """Start queued sessions, in order, while slots are free (what runs when a slot frees; safe to run anytime)."""
+    started = get_service(ctx).drain_queue()
+    for item in started:
+        if item.error:
+            click.echo(f"clawunits: {item.record.name} [{item.record.id}]: {item.error}", err=True)
+    if quiet:
+        return
+    ok = [i.record for i in started if not i.error]
+    lines = [f"Started {r.name} [{r.id}] from the launch queue." for r in ok] or ["Nothing to start."]
+    data = {
+        "started": [r.to_json() for r in ok],
+        "failed": [{**i.record.to_json(), "error": i.error} for i in started if i.error],
+        "count": len(ok),
+    }
+    emit(as_json, data, "\n".join(lines))

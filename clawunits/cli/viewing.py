@@ -29,12 +29,23 @@ def sessions(
     """List sessions, newest last."""
     from clawunits import render
 
-    records = get_service(ctx).sessions(status, include_archived=include_archived, agent=agent, channel=channel)
+    service = get_service(ctx)
+    records = service.sessions(status, include_archived=include_archived, agent=agent, channel=channel)
+    places = service.queue_positions()
     emit(
         as_json,
-        {"sessions": [r.to_json() for r in records], "count": len(records), "skipped": skipped(ctx)},
-        render.session_list(records),
+        {
+            "sessions": [{**r.to_json(), **_place(places, r.id)} for r in records],
+            "count": len(records),
+            "skipped": skipped(ctx),
+        },
+        render.session_list(records, places),
     )
+
+
+def _place(places: dict[str, int], session_id: str) -> dict[str, int]:
+    """A queued session's ``queuePosition`` (1: starts next)."""
+    return {"queuePosition": places[session_id]} if session_id in places else {}
 
 
 @click.command()

@@ -28,6 +28,7 @@ from clawunits import records as R
 from clawunits.records import RecordWriter, Redactor, shorten
 from clawunits.runner.journal_stream import FdWriter, Reconnector
 from clawunits.runner.mail import delivered_ids
+from clawunits.runner.queueing import free_slot
 from clawunits.runner.reaping import reap_strays
 from clawunits.runner.session import Runner
 from clawunits.state.config import state_dir
@@ -56,6 +57,7 @@ async def _main(session_id: str) -> int:
     loop.add_signal_handler(signal.SIGWINCH, runner.mail.wake.set)
     outcome = runner.finish(await runner.run())
     reap_strays()
+    free_slot(store)
     return 1 if outcome.status is Status.FAILED else 0
 
 

@@ -17,6 +17,7 @@ from clawunits.runner.live import RESTART, WATCHDOG, LiveSession, Outcome, Stopp
 from clawunits.runner.mail import Mail
 from clawunits.runner.options import build_options
 from clawunits.runner.permissions import Permissions
+from clawunits.runner.queueing import free_slot
 from clawunits.runner.watchdog import Limits, watchdog
 from clawunits.state.inbox import Inbox
 from clawunits.state.models import EndCause, SessionRecord, Status, WaitingFor
@@ -170,6 +171,9 @@ class Runner:
                 if not live.record.multi_turn:
                     return Outcome(Status.COMPLETED, "task finished", EndCause.COMPLETED)
             self.events.announce_waiting(turn)
+            if live.record.status is Status.COMPLETED:
+                # Its task is done: it holds no slot of maxSessions while it waits for follow-ups.
+                await asyncio.to_thread(free_slot, live.store)
             content = await self.mail.take(wait=True)
 
     async def _run_turn(self, content: list[str]) -> Turn:

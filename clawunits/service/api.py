@@ -41,6 +41,7 @@ from clawunits.state.models import SessionRecord
 
 if TYPE_CHECKING:
     from clawunits.service import worktree as worktrees
+    from clawunits.service.queue import Started
 
 __all__ = [
     "MAX_BUDGET_USD",
@@ -233,6 +234,26 @@ class Service(Context):
             if size is not None:
                 found.append((r, size))
         return sorted(found, key=lambda f: -f[1])
+
+    def queue(self) -> list[SessionRecord]:
+        """The launch queue: queued sessions in the order they start."""
+        from clawunits.service import queue
+
+        self.authorize(Action.READ)
+        return queue.ordered(self.store.all())
+
+    def queue_positions(self) -> dict[str, int]:
+        """Each queued session's place in the launch queue (1: starts next), by id."""
+        from clawunits.service import queue
+
+        return queue.positions(self.store.all())
+
+    def drain_queue(self) -> list[Started]:
+        """Start queued sessions while slots are free (see :func:`clawunits.service.queue.drain`)."""
+        from clawunits.service import queue
+
+        self.authorize(Action.LAUNCH)
+        return queue.drain(self)
 
     @property
     def worktree_root(self) -> Path:

@@ -18,7 +18,13 @@ def kill(ctx: Context, ref: str, agent: str | None = None) -> KillResult:
 
 
 def stop(ctx: Context, record: SessionRecord) -> KillResult:
-    """Kill ``record``'s session (an interrupted one is just marked killed: do not recover it)."""
+    """Kill ``record``'s session (an interrupted one is just marked killed: do not recover it; a queued one
+    leaves the launch queue and never starts)."""
+    if record.status is Status.QUEUED:
+        dropped = ctx.store.update(record.id, lambda r: r.killed() if r.status is Status.QUEUED else None)
+        if dropped.status is Status.KILLED:
+            return KillResult(dropped, already_finished=False)
+        record = dropped  # started meanwhile: stopped like any running session
     if record.status is Status.INTERRUPTED:
         # Nothing runs; killing it means: do not recover it.
         def down(r: SessionRecord) -> SessionRecord | None:
@@ -52,6 +58,8 @@ def stop(ctx: Context, record: SessionRecord) -> KillResult:
     except SystemdError:
         ctx.store.update(record.id, lambda r: before)
         raise
+    # Its runner wakes the launch queue as it ends, unless the stop came before it could (SIGTERM at start).
+    sessions.wake_queue(ctx)
     return KillResult(ctx.store.load(record.id), already_finished=False)
 
 

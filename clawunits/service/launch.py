@@ -72,14 +72,15 @@ def launch(ctx: Context, req: LaunchRequest) -> SessionRecord:
 
     with ctx.store.lock("launch"):
         existing = ctx.store.all()
-        _check_capacity(ctx, existing)
+        queued = _must_queue(ctx, existing)
         taken = {r.name for r in existing}
         if checkout is not None:
             taken |= worktrees.taken_names(checkout, session_worktree.root(ctx))
         name = naming.unique_name(base, taken)
         session_id = _fresh_id({r.id for r in existing})
-        # Created under the launch lock: two launches cannot pick the same branch or directory.
-        created = worktrees.create(checkout, session_worktree.root(ctx), name) if checkout else None
+        # Created under the launch lock: two launches cannot pick the same branch or directory. A queued
+        # session gets its worktree when it starts (cut from the base as it is then).
+        created = worktrees.create(checkout, session_worktree.root(ctx), name) if checkout and not queued else None
         if checkout is not None and created is not None:
             workdir = worktrees.session_workdir(checkout, created)
         now = utc_now_iso()
@@ -91,7 +92,10 @@ def launch(ctx: Context, req: LaunchRequest) -> SessionRecord:
             unit=naming.unit_name(name, session_id),
             created_at=now,
             # The unit starts right below; a failed start rewrites the record as failed.
-            started_at=now,
+            started_at=None if queued else now,
+            status=Status.QUEUED if queued else Status.STARTING,
+            queue_priority=queued and req.priority,
+            queued_worktree_base=checkout.base if checkout and queued else None,
             model=model,
             permission_mode=mode,
             budget_usd=budget,
@@ -128,11 +132,21 @@ def launch(ctx: Context, req: LaunchRequest) -> SessionRecord:
             if created is not None:
                 worktrees.discard(created)
             raise
-    _start(ctx, record, created)
+    if queued:
+        return _queued(ctx, record)
+    start(ctx, record, created)
     return record
 
 
-def _start(ctx: Context, record: SessionRecord, created: WorktreeInfo | None) -> None:
+def _queued(ctx: Context, record: SessionRecord) -> SessionRecord:
+    """A queued launch: start what fits now (a slot may be free with others waiting ahead, their start missed)."""
+    from clawunits.service import queue
+
+    queue.drain(ctx)
+    return ctx.store.load(record.id)
+
+
+def start(ctx: Context, record: SessionRecord, created: WorktreeInfo | None) -> None:
     """Start the recorded session's unit; a failed start marks it failed and removes its new worktree."""
     try:
         ctx.manager.start(unit_spec(ctx, record))
@@ -166,15 +180,25 @@ def _limits(ctx: Context, req: LaunchRequest, resumed: SessionRecord | None) -> 
     )
 
 
-def _check_capacity(ctx: Context, existing: list[SessionRecord]) -> None:
-    # A parked session (queued, or at a usage limit) runs nothing and holds no slot.
+def _must_queue(ctx: Context, existing: list[SessionRecord]) -> bool:
+    """Whether this launch waits in the launch queue: no slot is free, or others wait ahead of it. Without
+    ``queueLaunches``, a launch beyond maxSessions is refused (LimitReached)."""
+    full = free_slots(ctx, existing) <= 0
+    if not ctx.settings.queueLaunches:
+        if full:
+            raise LimitReached(f"Max sessions reached ({ctx.settings.maxSessions}). Kill a session first.")
+        return False
+    return full or any(r.status is Status.QUEUED for r in existing)
+
+
+def free_slots(ctx: Context, existing: list[SessionRecord]) -> int:
+    """maxSessions less the sessions whose unit runs or starts (parked ones, queued or limited, hold none)."""
     active = [r for r in existing if not r.status.is_terminal and not r.status.is_parked]
     if len(active) < ctx.settings.maxSessions:
-        return
+        return ctx.settings.maxSessions - len(active)
     # Count live units, not records: a record can be stale if its unit died unnoticed.
     running = sessions.reconcile(ctx, active)
-    if sum(1 for r in running if not r.status.is_terminal and not r.status.is_parked) >= ctx.settings.maxSessions:
-        raise LimitReached(f"Max sessions reached ({ctx.settings.maxSessions}). Kill a session first.")
+    return ctx.settings.maxSessions - sum(1 for r in running if not r.status.is_terminal and not r.status.is_parked)
 
 
 def _resolve_resume(ctx: Context, ref: str) -> SessionRecord | None:

@@ -29,7 +29,19 @@ def recover(
     # A reboot took the timers of sessions parked at a usage limit: arm them again (recoverOnBoot or not).
     parked = _rearm_parked(ctx) if boot and not dry_run else []
     if boot and not ctx.settings.recoverOnBoot:
+        _drain_queue(ctx)
         return RecoverReport(parked, dry_run, disabled="recoverOnBoot is false")
+    try:
+        return _recover(ctx, refs, dry_run, agent, parked)
+    finally:
+        if boot and not dry_run:
+            # The interrupted sessions took their slots again; the launch queue gets what is left.
+            _drain_queue(ctx)
+
+
+def _recover(
+    ctx: Context, refs: list[str] | None, dry_run: bool, agent: str | None, parked: list[Recovery]
+) -> RecoverReport:
     with ctx.store.lock("recover"):
         if refs:
             chosen = [_recoverable(sessions.get(ctx, ref, agent)) for ref in refs]
@@ -44,6 +56,13 @@ def _rearm_parked(ctx: Context) -> list[Recovery]:
 
     with ctx.store.lock("recover"):
         return parking.rearm(ctx)
+
+
+def _drain_queue(ctx: Context) -> None:
+    """At the user manager's start: the queue waited through the restart (its records are all it is)."""
+    from clawunits.service import queue
+
+    queue.quiet_drain(ctx)
 
 
 def _recoverable(record: SessionRecord) -> SessionRecord:

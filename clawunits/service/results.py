@@ -42,6 +42,8 @@ class LaunchRequest:
     base: str | None = None
     # The notify policy (all, status, quiet); None: the configured one.
     notify: str | None = None
+    # Beyond maxSessions, queued at the front of the launch queue (behind earlier priority launches).
+    priority: bool = False
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def reconcile(ctx: Context, records: list[SessionRecord]) -> list[SessionRecord]
         return records
     listed = ctx.manager.list()
     out = []
+    freed = False
     for record in records:
         if not record.is_open or record.status.is_parked or listed.get(record.unit, ("", ""))[1] == "running":
             out.append(record)
@@ -106,7 +107,23 @@ def reconcile(ctx: Context, records: list[SessionRecord]) -> list[SessionRecord]
         out.append(
             ctx.store.update(record.id, partial(SessionRecord.lost, reason=reason, cause=cause, vanished=state is None))
         )
+        freed = True
+    if freed:
+        wake_queue(ctx)
     return out
+
+
+def wake_queue(ctx: Context) -> None:
+    """A slot freed that no runner announced (a death nobody recorded, a unit stopped before its runner ran):
+    start a starter of the launch queue if sessions wait."""
+    from clawunits.systemd import queuekick
+
+    try:
+        queuekick.kick(ctx.store, ctx.environ)
+    except Exception as e:  # noqa: BLE001 - best effort: the next slot freed, launch or boot drains it
+        import logging  # only here: the logging package costs every CLI call ~4 ms to import
+
+        logging.getLogger(__name__).warning("clawunits: cannot wake the launch queue: %s", e)
 
 
 def wait(

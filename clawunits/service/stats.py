@@ -76,6 +76,7 @@ def stats_of(records: list[SessionRecord], archive: dict[str, Any]) -> dict[str,
         "costPerDay": dict(sorted(per_day.items())),
         "averageDurationMs": int(total_ms / count) if count else None,
         "mostExpensive": max(candidates, key=lambda c: c["costUsd"], default=None),
+        "launchQueue": _launch_queue(records),
         "parked": [parked_entry(r) for r in records if r.status is Status.LIMITED],
     }
 
@@ -102,3 +103,13 @@ def worktree_usage_json(usage: list[tuple[SessionRecord, int]]) -> dict[str, Any
             if r.worktree is not None
         ],
     }
+
+
+def _launch_queue(records: list[SessionRecord]) -> list[dict[str, Any]]:
+    """The queued sessions in the order they start, with their places."""
+    from clawunits.service.queue import ordered
+
+    return [
+        {"id": r.id, "name": r.name, "queuePosition": i, "priority": r.queue_priority, "queuedAt": r.created_at}
+        for i, r in enumerate(ordered(records), start=1)
+    ]

@@ -101,6 +101,9 @@ class Settings:
     # (launch --notify, clawunits notify) wins, then notifyPolicyByChannel (a channel string or a channel name).
     notifyPolicy: str = "all"
     notifyPolicyByChannel: dict[str, str] = field(default_factory=dict)
+    # A launch beyond maxSessions waits in the launch queue (status queued) and starts by itself when a slot
+    # frees; false: it is refused, as before.
+    queueLaunches: bool = True
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -139,6 +142,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "wakeAgentOnCommandLaunch": (bool,),
     "notifyPolicy": (str,),
     "notifyPolicyByChannel": (dict,),
+    "queueLaunches": (bool,),
 }
 
 

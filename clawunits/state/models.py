@@ -209,6 +209,10 @@ class SessionRecord:
     limit_resumes: int = 0
     limit_resumed_at: str | None = None
     limit_warned: list[str] = field(default_factory=list)
+    # The launch queue (status queued): ``launch --priority`` puts it at the front, and, when it was launched
+    # with --worktree, the base its branch is cut from when it starts (its worktree is created then).
+    queue_priority: bool = False
+    queued_worktree_base: str | None = None
     schema: int = SCHEMA_VERSION
 
     @property
@@ -352,6 +356,19 @@ class SessionRecord:
             return self.interrupted(VANISHED_REASON)
         return self.ended(Status.FAILED, reason, cause)
 
+    def dequeued(self, workdir: str, worktree: WorktreeInfo | None) -> SessionRecord | None:
+        """A queued session takes a free slot: starting now (in its new worktree, if it asked for one); None when
+        it is no longer queued (killed meanwhile)."""
+        if self.status is not Status.QUEUED:
+            return None
+        return self.with_changes(
+            status=Status.STARTING,
+            started_at=utc_now_iso(),
+            workdir=workdir,
+            worktree=worktree or self.worktree,
+            queued_worktree_base=None,
+        )
+
     def recovering(self) -> SessionRecord | None:
         """An interrupted session about to run again; None when it is not interrupted (any more)."""
         if self.status is not Status.INTERRUPTED:
@@ -456,6 +473,7 @@ class SessionRecord:
             "limitedAt": self.limited_at,
             "limitResumes": self.limit_resumes,
             "limitResumedAt": self.limit_resumed_at,
+            "queuePriority": self.queue_priority,
         }
 
 

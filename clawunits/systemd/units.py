@@ -93,6 +93,9 @@ class UnitSpec:
     stop_timeout_sec: float = 15.0
     slice: str | None = None
     limits: Limits | None = None
+    # A session's unit stays loaded after its runner exits (its result is read); a helper unit (the launch
+    # queue's starter) goes away when done, failed or not.
+    remain_after_exit: bool = True
 
 
 @dataclass(frozen=True)
@@ -210,8 +213,8 @@ def unit_properties(spec: UnitSpec) -> dict[str, Any]:
         # SIGTERM to every process of the session, then SIGKILL after the timeout: kill takes the tree.
         "KillMode": "control-group",
         # Keep the finished unit (and its result) loaded until it is reset.
-        "RemainAfterExit": True,
-        "CollectMode": "inactive",
+        "RemainAfterExit": spec.remain_after_exit,
+        "CollectMode": "inactive" if spec.remain_after_exit else "inactive-or-failed",
         "TimeoutStopUSec": int(spec.stop_timeout_sec * 1_000_000),
     }
     if spec.slice:

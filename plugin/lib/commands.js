@@ -4,7 +4,7 @@
 import { commandChannel, commandStreamChannel } from "./context.js";
 
 const USAGE = {
-  claude: "Usage: /claude [--name <name>] [--worktree [--base <branch>]] [--notify all|status|quiet] <prompt>",
+  claude: "Usage: /claude [--name <name>] [--worktree [--base <branch>]] [--notify all|status|quiet] [--priority] <prompt>",
   claude_fg: "Usage: /claude_fg <session>",
   claude_kill: "Usage: /claude_kill [--remove-worktree] <session>",
   claude_notify: "Usage: /claude_notify <session> all|status|quiet|default",
@@ -18,15 +18,17 @@ const USAGE = {
 
 const firstWord = (args) => args.split(/\s+/)[0] || undefined;
 
-/** `/claude` options before the prompt, in any order: `--name <name>`, `--worktree`, `--base <branch>`,
- * `--notify <policy>`. */
+/**
+ * `/claude` options before the prompt, in any order: `--name <name>`, `--worktree`, `--base <branch>`,
+ * `--notify <policy>`, `--priority`.
+ */
 function launchArgs(args) {
   const out = {};
   let rest = args;
   for (;;) {
-    const m = /^--(name|base|notify)\s+(\S+)(?:\s+|$)|^--(worktree)(?:\s+|$)/.exec(rest);
+    const m = /^--(name|base|notify)\s+(\S+)(?:\s+|$)|^--(worktree|priority)(?:\s+|$)/.exec(rest);
     if (!m) break;
-    if (m[3]) out.worktree = true;
+    if (m[3]) out[m[3]] = true;
     else out[m[1]] = m[2];
     rest = rest.slice(m[0].length);
   }
@@ -54,7 +56,7 @@ function sessionWithOptions(args, flags, options) {
 export const COMMANDS = {
   claude: {
     description:
-      "Launch a Claude Code session: /claude [--name <name>] [--worktree [--base <branch>]] [--notify <policy>] <prompt>",
+      "Launch a Claude Code session: /claude [--name <name>] [--worktree [--base <branch>]] [--notify <policy>] [--priority] <prompt>",
     acceptsArgs: true,
     parse(args, ctx) {
       const { prompt, ...options } = launchArgs(args);

@@ -37,6 +37,15 @@ const NAME = { key: "name", kind: "string", flag: "name", rpc: ["name"] };
 const FORK = { key: "fork", kind: "flag", flag: "fork" };
 
 // A tool acting for an OpenClaw agent: clawunits lets it see and steer only that agent's sessions.
+// Beyond maxSessions a launch waits in the launch queue; this puts it at the front.
+const PRIORITY = {
+  key: "priority",
+  kind: "flag",
+  flag: "priority",
+  tool: "priority",
+  rpc: ["priority"],
+  description: "If maxSessions are running: queue it at the front of the launch queue (it starts next)",
+};
 const asAgent = (values, ctx) => ({ ...values, agent: toolAgent(ctx) });
 
 // ------------------------------------------------------------------------------------- the operations
@@ -202,6 +211,7 @@ export const OPERATIONS = {
         rpc: ["base"],
         description: "With worktree: the branch to start from (default: the workdir's current branch)",
       },
+      PRIORITY,
     ],
     tool: {
       name: "claude_launch",
@@ -599,6 +609,7 @@ export const OPERATIONS = {
       },
       { ...FORK, rpc: ["fork", "forkSession", "fork_session"] },
       AGENT,
+      PRIORITY,
     ],
     // `claude-code.resume` with `list` lists the resumable sessions instead.
     rpc: { scope: "operator.write", route: (params) => (bool(params?.list) ? "resumable" : "resume") },

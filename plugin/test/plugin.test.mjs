@@ -144,6 +144,7 @@ describe("registration", () => {
       "workdir",
       "worktree",
       "base",
+      "priority",
     ].sort());
     assert.deepEqual(props("claude_respond"), ["interrupt", "message", "planVersion", "session", "userInitiated"]);
     assert.deepEqual(props("claude_fg"), ["lines", "session"]);
@@ -675,11 +676,28 @@ describe("chat commands", () => {
     assert.ok(argvOf().includes("--notify=status"), argvOf().join(" "));
   });
 
+  it("/claude --priority and claude_launch priority: the CLI's queued reply is the answer", async () => {
+    const api = await setup();
+    const display = "🕒 [x] queued (2 ahead)\n  ID: a1b2c3d4\n  Prompt: \"go\"";
+    fake.setReply("launch", { stdout: { ...SESSION, name: "x", status: "queued", queuePosition: 3, display } });
+    const res = await api.command("claude", "--priority --name x go");
+    assert.deepEqual(argvOf(), [
+      "launch", "--json", "--surface", "chat", "--name=x", "--channel=webchat|cli", "--priority", "--", "-",
+    ]);
+    assert.equal(res.text, display);
+    await api.tool("claude_launch", { prompt: "go", priority: true }, { agentId: "main", workspaceDir: "/ws/main" });
+    assert.ok(argvOf().includes("--priority"));
+    await api.rpc("claude-code.launch", { prompt: "go", priority: true });
+    assert.ok(argvOf().includes("--priority"));
+    await api.rpc("claude-code.resume", { session: "old", priority: true });
+    assert.ok(argvOf().includes("--priority") && argvOf().includes("--resume=old"));
+  });
+
   it("answers usage texts instead of calling the CLI with nothing", async () => {
     const api = await setup();
     assert.equal(
       (await api.command("claude", "  ")).text,
-      "Usage: /claude [--name <name>] [--worktree [--base <branch>]] [--notify all|status|quiet] <prompt>",
+      "Usage: /claude [--name <name>] [--worktree [--base <branch>]] [--notify all|status|quiet] [--priority] <prompt>",
     );
     assert.match((await api.command("claude", "--worktree")).text, /^Usage: \/claude /);
     assert.match((await api.command("claude_kill", "--remove-worktree")).text, /^Usage: \/claude_kill/);
