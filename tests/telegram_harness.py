@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, Claw, _stop_units
+from conftest import REPO, Claw, _stop_units, wait_until
 from fake_model import FakeModel
 from fake_telegram import Chat, FakeTelegram, Sent, User
+from notifier_harness import NotifierUnit, Recording, install_openclaw
 from plugin_harness import Gateway, GatewayError, free_port, gateway_env, provision
 
+from clawunits.notifier.gateway import gateway_state, handover_dir
 from clawunits.testing.scripted_api import ScriptedAPI
 
 CLAWUNITS = Path(sys.executable).parent / "clawunits"
@@ -151,3 +153,31 @@ def telegram_gateway(
         gw.stop()
         bot.stop()
         _stop_units(claw)
+
+
+@contextmanager
+def delivering_gateway(
+    root: Path,
+    user_manager: dict[str, str],
+    scripted_api: ScriptedAPI,
+    claude_config_dir: Path,
+    **plugin_config: Any,
+) -> Iterator[tuple[TelegramGateway, NotifierUnit, Recording]]:
+    """A gateway whose plugin's delivery service is up, and the real notifier in its user unit beside it: the
+    notifier hands its messages over to the gateway (the CLI it falls back to is the recording stand-in)."""
+    (root / "state").mkdir(parents=True, exist_ok=True)
+    probe = Claw(env={}, state_dir=root / "state", config_path=root / "config" / "config.toml",
+                 workdir=root, api=scripted_api)  # fmt: skip
+    openclaw, rec = install_openclaw(probe)
+
+    def configure(config: dict[str, Any]) -> None:
+        config["plugins"]["entries"]["clawunits"]["config"].update({"openclawPath": str(openclaw), **plugin_config})
+
+    with telegram_gateway(root, user_manager, scripted_api, claude_config_dir, configure=configure) as t:
+        wait_until(lambda: gateway_state(handover_dir(t.claw.state_dir)).status == "up", timeout=60,
+                   what="the plugin's delivery service")  # fmt: skip
+        notifier = NotifierUnit(t.claw, rec).start()
+        try:
+            yield t, notifier, rec
+        finally:
+            notifier.close()

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from conftest import Claw, wait_until
 from fake_telegram import Chat
-from notifier_harness import NotifierUnit, Recording, install_openclaw
-from telegram_harness import ACCOUNT, OWNER, TelegramGateway, telegram_gateway
+from notifier_harness import NotifierUnit, Recording
+from telegram_harness import ACCOUNT, OWNER, TelegramGateway, delivering_gateway
 
 from clawunits.notifier.gateway import gateway_state, handover_dir
 
@@ -41,25 +41,8 @@ def tg(
     claude_config_dir: Path,
 ) -> Iterator[tuple[TelegramGateway, NotifierUnit, Recording]]:
     root = tmp_path_factory.mktemp("gateway-delivery")
-    holder: dict[str, Any] = {}
-
-    def configure(config: dict[str, Any]) -> None:
-        plugin = config["plugins"]["entries"]["clawunits"]["config"]
-        plugin["openclawPath"] = str(holder["openclaw"])
-        plugin["maxSessions"] = 10
-
-    claw_probe = Claw(env={}, state_dir=root / "state", config_path=root / "config" / "config.toml",
-                      workdir=root, api=scripted_api)  # fmt: skip
-    root.joinpath("state").mkdir()
-    holder["openclaw"], rec = install_openclaw(claw_probe)
-    with telegram_gateway(root, user_manager, scripted_api, claude_config_dir, configure=configure) as t:
-        wait_until(lambda: gateway_state(handover_dir(t.claw.state_dir)).status == "up", timeout=60,
-                   what="the plugin's delivery service")  # fmt: skip
-        notifier = NotifierUnit(t.claw, rec).start()
-        try:
-            yield t, notifier, rec
-        finally:
-            notifier.close()
+    with delivering_gateway(root, user_manager, scripted_api, claude_config_dir, maxSessions=10) as running:
+        yield running
 
 
 def texts(t: TelegramGateway, chat: Chat, after: int = 0) -> list[str]:

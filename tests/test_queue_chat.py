@@ -14,12 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Claw, wait_until
 from fake_telegram import Chat, Sent
-from notifier_harness import NotifierUnit, install_openclaw
-from telegram_harness import OWNER, TelegramGateway, telegram_gateway
-
-from clawunits.notifier.gateway import gateway_state, handover_dir
+from telegram_harness import OWNER, TelegramGateway, delivering_gateway
 
 DM = Chat.private(OWNER)
 
@@ -32,25 +28,8 @@ def tg(
     claude_config_dir: Path,
 ) -> Iterator[TelegramGateway]:
     root = tmp_path_factory.mktemp("queue-chat")
-    holder: dict[str, Any] = {}
-
-    def configure(config: dict[str, Any]) -> None:
-        plugin = config["plugins"]["entries"]["clawunits"]["config"]
-        plugin["openclawPath"] = str(holder["openclaw"])
-        plugin["maxSessions"] = 1
-
-    probe = Claw(env={}, state_dir=root / "state", config_path=root / "config" / "config.toml",
-                 workdir=root, api=scripted_api)  # fmt: skip
-    root.joinpath("state").mkdir()
-    holder["openclaw"], rec = install_openclaw(probe)
-    with telegram_gateway(root, user_manager, scripted_api, claude_config_dir, configure=configure) as t:
-        wait_until(lambda: gateway_state(handover_dir(t.claw.state_dir)).status == "up", timeout=60,
-                   what="the plugin's delivery service")  # fmt: skip
-        notifier = NotifierUnit(t.claw, rec).start()
-        try:
-            yield t
-        finally:
-            notifier.close()
+    with delivering_gateway(root, user_manager, scripted_api, claude_config_dir, maxSessions=1) as (t, _, _):
+        yield t
 
 
 def ask(t: TelegramGateway, text: str, contains: str) -> Sent:

@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Claw, wait_until
+from conftest import wait_until
 from fake_telegram import Chat, Sent
-from notifier_harness import NotifierUnit, Recording, install_openclaw
-from telegram_harness import ACCOUNT, OWNER, TelegramGateway, telegram_gateway
-
-from clawunits.notifier.gateway import gateway_state, handover_dir
+from notifier_harness import NotifierUnit, Recording
+from telegram_harness import ACCOUNT, OWNER, TelegramGateway, delivering_gateway
 
 DM = Chat.private(OWNER)
 
@@ -34,24 +32,8 @@ def tg(
     claude_config_dir: Path,
 ) -> Iterator[tuple[TelegramGateway, NotifierUnit, Recording]]:
     root = tmp_path_factory.mktemp("status-gateway")
-    holder: dict[str, Any] = {}
-
-    def configure(config: dict[str, Any]) -> None:
-        plugin = config["plugins"]["entries"]["clawunits"]["config"]
-        plugin["openclawPath"] = str(holder["openclaw"])
-
-    claw_probe = Claw(env={}, state_dir=root / "state", config_path=root / "config" / "config.toml",
-                      workdir=root, api=scripted_api)  # fmt: skip
-    root.joinpath("state").mkdir()
-    holder["openclaw"], rec = install_openclaw(claw_probe)
-    with telegram_gateway(root, user_manager, scripted_api, claude_config_dir, configure=configure) as t:
-        wait_until(lambda: gateway_state(handover_dir(t.claw.state_dir)).status == "up", timeout=60,
-                   what="the plugin's delivery service")  # fmt: skip
-        notifier = NotifierUnit(t.claw, rec).start()
-        try:
-            yield t, notifier, rec
-        finally:
-            notifier.close()
+    with delivering_gateway(root, user_manager, scripted_api, claude_config_dir) as running:
+        yield running
 
 
 def shown(m: Sent) -> str:
