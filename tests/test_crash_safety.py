@@ -30,7 +30,9 @@ def _claude_cli_pid(claw: Claw, unit: str) -> int | None:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except FileNotFoundError:
             continue
-        if b"claude" in cmdline and b"clawunits" not in cmdline:
+        # The CLI by its program's name: its path may well contain "clawunits" (a checkout of that name).
+        program = cmdline.split(b"\0", 1)[0]
+        if program.rsplit(b"/", 1)[-1] == b"claude" or b"@anthropic-ai/claude-code" in program:
             return pid
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -67,7 +68,8 @@ def unit_runs(claw: Claw, unit: str) -> bool:
 
 
 def test_warning_then_limit_parks_and_the_timer_resumes_the_same_claude_session(gw: Claw) -> None:
-    s = gw.launch("[[limit: warning five_hour 0.93]] [[text: first part done]]")
+    word = uuid.uuid4().hex[:8]  # this conversation's requests, among those of every test at the shared API
+    s = gw.launch(f"[[limit: warning five_hour 0.93]] [[text: first part done]] {word}")
     unit = s["unit"]
     first = gw.wait(s["id"])
     assert first["status"] == "completed" and first["limitUtilization"] == pytest.approx(0.93)
@@ -109,7 +111,8 @@ def test_warning_then_limit_parks_and_the_timer_resumes_the_same_claude_session(
     texts = [r["text"] for r in records(gw, unit, "text")]
     assert texts[0] == "first part done" and texts[-1] == "second part done"
     # The conversation went on: the request after the reset carries the first turn.
-    continued = [str(r["json"]) for r in gw.api.messages_requests() if "Continue where you left off" in str(r["json"])]
+    requests = [str(r["json"]) for r in gw.api.messages_requests()]
+    continued = [r for r in requests if "Continue where you left off" in r and word in r]
     assert continued and all("first part done" in c for c in continued)
     assert "resume" not in timers(gw) or ".timer" not in timers(gw)
 
