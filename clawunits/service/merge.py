@@ -46,7 +46,7 @@ def merge(
         target = git_merge.target(info.repo, branch)
         if target.checkout == info.path:
             raise StateError(f"{branch} is checked out in the session's own worktree {info.path}")
-        src = git_merge.source(info, _leftover_message(record))
+        src = git_merge.source(info, leftover_message(record))
         if worktrees.ok(info.repo, "merge-base", "--is-ancestor", src.commit, target.commit):
             removal = _record_and_remove(ctx, record, info, branch, None)
             return MergeResult(ctx.store.load(record.id), branch, None, False, 0, removal, already_merged=True)
@@ -156,7 +156,8 @@ def _record_and_remove(
     return session_worktree.remove_locked(ctx, updated)
 
 
-def _leftover_message(record: SessionRecord) -> str:
+def leftover_message(record: SessionRecord) -> str:
+    """The message of the commit that takes in what the session left uncommitted (merge and pr alike)."""
     return f"clawunits: work session {record.name} left uncommitted\n\n{shorten(record.prompt, 500)}"
 
 

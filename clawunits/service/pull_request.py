@@ -16,7 +16,7 @@ from clawunits.records import shorten
 from clawunits.service import git_merge, sessions
 from clawunits.service.authority import Action
 from clawunits.service.context import Context
-from clawunits.service.merge import check_finished, session_worktree_of
+from clawunits.service.merge import check_finished, leftover_message, session_worktree_of
 from clawunits.service.results import PullRequestResult
 from clawunits.state.models import SessionRecord, WorktreeInfo
 
@@ -38,7 +38,7 @@ def pull_request(
     gh = _gh()
     where = _remote(info, remote)
     with ctx.store.lock("worktrees"):
-        src = git_merge.source(info, f"clawunits: work session {record.name} left uncommitted")
+        src = git_merge.source(info, leftover_message(record))
         git_merge.take_snapshot(info, src)
     git_merge.push(info.repo, where, info.branch)
     into = base or info.base
