@@ -140,8 +140,8 @@ class Service(Context):
         from clawunits.service.stats import load_stats_archive, stats_of, worktree_usage_json
 
         self.authorize(Action.READ)
-        stats = stats_of(self.sessions(include_archived=True), load_stats_archive(self.store.root))
-        return {**stats, "worktrees": worktree_usage_json(self.worktree_usage())}
+        records = self.sessions(include_archived=True)
+        return {**stats_of(records, load_stats_archive(self.store.root)), "worktrees": worktree_usage_json(records)}
 
     def respond(
         self,
@@ -217,23 +217,6 @@ class Service(Context):
         from clawunits.service import pull_request
 
         return pull_request.pull_request(self, ref, base, remote, draft, agent)
-
-    def worktree_usage(self) -> list[tuple[SessionRecord, int]]:
-        """The sessions' worktrees that exist, with the bytes each takes on disk, largest first."""
-        from clawunits.service import disk
-
-        self.authorize(Action.READ)
-        found: list[tuple[SessionRecord, int]] = []
-        seen: set[str] = set()
-        for r in self.store.all():
-            # A resumed session shares its parent's worktree: counted once.
-            if r.worktree is None or r.worktree.removed or r.worktree.path in seen:
-                continue
-            seen.add(r.worktree.path)
-            size = disk.usage(r.worktree.path)
-            if size is not None:
-                found.append((r, size))
-        return sorted(found, key=lambda f: -f[1])
 
     def queue(self) -> list[SessionRecord]:
         """The launch queue: queued sessions in the order they start."""

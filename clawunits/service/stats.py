@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clawunits.records import shorten
+from clawunits.service import disk
 from clawunits.state.models import SessionRecord, Status
 from clawunits.state.store import write_atomically
 
@@ -92,8 +93,24 @@ def parked_entry(r: SessionRecord) -> dict[str, Any]:
     }
 
 
-def worktree_usage_json(usage: list[tuple[SessionRecord, int]]) -> dict[str, Any]:
+def worktree_usage(records: list[SessionRecord]) -> list[tuple[SessionRecord, int]]:
+    """The sessions' worktrees that exist, with the bytes each takes on disk, largest first."""
+    found: list[tuple[SessionRecord, int]] = []
+    seen: set[str] = set()
+    for r in records:
+        # A resumed session shares its parent's worktree: counted once.
+        if r.worktree is None or r.worktree.removed or r.worktree.path in seen:
+            continue
+        seen.add(r.worktree.path)
+        size = disk.usage(r.worktree.path)
+        if size is not None:
+            found.append((r, size))
+    return sorted(found, key=lambda f: -f[1])
+
+
+def worktree_usage_json(records: list[SessionRecord]) -> dict[str, Any]:
     """The sessions' worktrees on disk: their total, and each (largest first)."""
+    usage = worktree_usage(records)
     return {
         "count": len(usage),
         "diskBytes": sum(size for _, size in usage),
